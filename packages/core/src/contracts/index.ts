@@ -1,0 +1,4 @@
+export * from './compute-driver.js';
+export * from './driver.js';
+export * from './versions.js';
+export * from './volume-driver.js';
