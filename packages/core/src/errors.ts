@@ -224,11 +224,14 @@ export class PluginError extends StratusError {
 
 export class PluginNotFoundError extends PluginError {
   override readonly name = 'PluginNotFound';
-  constructor(spec: string, root: string, options: StratusErrorOptions = {}) {
+  /** `file` is set for a path spec that points nowhere. */
+  constructor(spec: string, root: string, options: StratusErrorOptions & { file?: string } = {}) {
     super(
       'PLUGIN_NOT_FOUND',
-      `Plugin "${spec}" is not installed in ${root}. Add it to the application: pnpm add ${packageOf(spec)}`,
-      { ...options, details: { spec, root, ...options.details } },
+      options.file
+        ? `Plugin "${spec}" was not found: ${options.file} does not exist. Paths are relative to ${root}.`
+        : `Plugin "${spec}" is not installed in ${root}. Add it to the application: pnpm add ${packageOf(spec)}`,
+      { ...options, details: { spec, root, ...(options.file ? { file: options.file } : {}), ...options.details } },
     );
   }
 }
@@ -333,4 +336,42 @@ function packageOf(spec: string): string {
   const bare = spec.split('#')[0] ?? spec;
   const parts = bare.split('/');
   return bare.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? bare);
+}
+
+/**
+ * A command that ran past its time limit and was killed. A `CommandFailedError` with
+ * `details.timedOut === true` and `retryable: true`; check it with `isCommandTimeout(e)`.
+ */
+export class CommandTimeoutError extends CommandFailedError {
+  constructor(
+    argv: readonly string[],
+    timeoutMs: number,
+    result: { signal: string | null; stdout: string; stderr: string },
+    options: StratusErrorOptions = {},
+  ) {
+    super(
+      argv,
+      { exitCode: null, ...result },
+      { retryable: true, ...options, details: { timedOut: true, timeoutMs, signal: result.signal, ...options.details } },
+    );
+    this.message = `Command ${argv.join(' ')} did not finish within ${timeoutMs} ms and was killed with ${result.signal ?? 'a signal'}. Raise timeoutMs if it is only slow, or find out why it hangs.`;
+  }
+}
+
+/** The executable could not be started because it does not exist: exit code 127, as a shell reports it. */
+export class CommandNotFoundError extends CommandFailedError {
+  constructor(argv: readonly string[], executable: string, options: StratusErrorOptions = {}) {
+    super(
+      argv,
+      { exitCode: 127, stdout: '', stderr: '' },
+      { ...options, details: { notFound: true, executable, ...options.details } },
+    );
+    const where = executable.startsWith('/') ? 'does not exist' : 'was not found on PATH';
+    this.message = `Cannot run ${argv.join(' ')}: the executable "${executable}" ${where}. Install the package that provides it, or fix PATH or the path in the command filter.`;
+  }
+}
+
+/** True for a command killed by the Executor's timeout (works across copies of @stratus/core). */
+export function isCommandTimeout(value: unknown): value is CommandFailedError {
+  return StratusError.is(value, 'COMMAND_FAILED') && value.details.timedOut === true;
 }

@@ -5,3 +5,4 @@ export * from './exec/index.js';
 export * from './log/logger.js';
 export * from './plugin/index.js';
 export * from './schema.js';
+export * from './config/index.js';

@@ -18,6 +18,8 @@ export interface PluginManifest<K extends PluginKind = PluginKind, C extends TSc
   /** typebox schema of the plugin's own config section. */
   readonly config?: C;
   readonly description?: string;
+  /** Managers only: the kind of driver the manager loads from its service's `driver` entry. */
+  readonly driverKind?: 'volume-driver' | 'compute-driver';
   /** Commands this plugin may run through `env.executor`; anything else is refused. */
   readonly commands?: readonly CommandFilter[];
   readonly create: (config: Static<C>, env: PluginEnv) => I | Promise<I>;
