@@ -2,6 +2,7 @@ import type { Static, TSchema } from 'typebox';
 import type { PluginEnv } from '../contracts/driver.js';
 import type { PluginKind } from '../contracts/versions.js';
 import type { CommandFilter } from '../exec/filters.js';
+import type { MigrationSet } from '../store/migrations.js';
 
 const PLUGIN_BRAND = Symbol.for('@stratus/core:plugin');
 
@@ -20,6 +21,8 @@ export interface PluginManifest<K extends PluginKind = PluginKind, C extends TSc
   readonly description?: string;
   /** Managers only: the kind of driver the manager loads from its service's `driver` entry. */
   readonly driverKind?: 'volume-driver' | 'compute-driver';
+  /** The plugin's tables, applied with core's before a service using it starts (`stratus db migrate`). */
+  readonly migrations?: readonly MigrationSet[];
   /** Commands this plugin may run through `env.executor`; anything else is refused. */
   readonly commands?: readonly CommandFilter[];
   readonly create: (config: Static<C>, env: PluginEnv) => I | Promise<I>;

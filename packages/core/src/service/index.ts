@@ -1,0 +1,4 @@
+export * from './heartbeat.js';
+export * from './launcher.js';
+export * from './periodic.js';
+export * from './service.js';

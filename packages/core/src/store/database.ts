@@ -1,0 +1,235 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import {
+  Kysely,
+  PostgresDialect,
+  type PostgresPool,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteStatement,
+  sql,
+} from 'kysely';
+import { ConfigInvalidError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { type AnyDatabase, type StoreDialect, toDate, toSqliteParameter } from './dialect.js';
+import { classifyStoreError, withStoreErrors } from './store-errors.js';
+
+/** URL schemes {@link openDatabase} understands. */
+export const SUPPORTED_DATABASE_SCHEMES = ['sqlite:', 'postgres:', 'postgresql:'] as const;
+
+/** A SQL identifier Stratus accepts in a schema name (no quoting needed, no injection). */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** An open database: a Kysely instance plus what Stratus needs around it. */
+export interface Store<DB = AnyDatabase> {
+  /**
+   * The query builder. Each package declares its own tables; narrow with
+   * `store.db.withTables<MyTables>()` or a cast to `Kysely<MyDatabase>`.
+   */
+  readonly db: Kysely<DB>;
+  readonly dialect: StoreDialect;
+  /** The URL with any password replaced by `***`; safe to log. */
+  readonly url: string;
+  /** The database's clock (not this process's), in UTC. */
+  now(): Promise<Date>;
+  /** Closes the pool or file; further queries fail. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL pool size; default 10. */
+  readonly poolSize?: number;
+  /** PostgreSQL schema to put first on `search_path` (must already exist). */
+  readonly schema?: string;
+  /** PostgreSQL: give up connecting after this long; default 5000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** SQLite: wait this long for another writer's lock before failing; default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+  /** Where pool-level errors (a dropped idle connection) are reported. */
+  readonly logger?: Logger;
+  /**
+   * Loads a driver package; defaults to `import()`. Tests replace it to simulate a
+   * missing driver, bundlers to hand over a pre-imported module.
+   */
+  readonly importDriver?: (name: 'better-sqlite3' | 'pg') => Promise<unknown>;
+}
+
+/** The embedded default database of a data directory: `sqlite:<dataDir>/stratus.db`. */
+export function defaultDatabaseUrl(dataDir: string): string {
+  return `sqlite:${join(resolve(dataDir), 'stratus.db')}`;
+}
+
+/** Replaces the password of a database URL (and any `password=` parameter) with `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.protocol === 'sqlite:' ? url : parsed.toString();
+  } catch {
+    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  }
+}
+
+/**
+ * Opens the store named by `url`: `sqlite:<path>` (better-sqlite3 in WAL mode, created
+ * with its folder if missing), `sqlite::memory:` or `postgres://user:pass@host/db`
+ * (a `pg` pool; connections are made on first use). The driver package is imported
+ * here, so a SQLite deployment never needs `pg` installed.
+ */
+export async function openDatabase<DB = AnyDatabase>(
+  url: string,
+  options: OpenDatabaseOptions = {},
+): Promise<Store<DB>> {
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0]?.toLowerCase();
+  if (scheme === 'sqlite:') return openSqlite<DB>(url, options);
+  if (scheme === 'postgres:' || scheme === 'postgresql:') return openPostgres<DB>(url, options);
+  throw new ConfigInvalidError('database', [
+    {
+      path: '/database/url',
+      message: `unsupported database URL ${JSON.stringify(redactUrl(url))}; use one of ${SUPPORTED_DATABASE_SCHEMES.map((s) => `${s}...`).join(', ')} (e.g. sqlite:/var/lib/stratus/stratus.db or postgres://user:pass@host:5432/stratus)`,
+    },
+  ]);
+}
+
+/** The parts of better-sqlite3 used here (typed locally: its types are a dev dependency). */
+interface BetterSqlite3Database {
+  pragma(source: string): unknown;
+  prepare(source: string): {
+    readonly reader: boolean;
+    all(parameters: readonly unknown[]): unknown[];
+    run(parameters: readonly unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
+    iterate(parameters: readonly unknown[]): IterableIterator<unknown>;
+  };
+  close(): unknown;
+}
+type BetterSqlite3Constructor = new (path: string) => BetterSqlite3Database;
+
+/** The parts of pg used here. */
+interface PgModule {
+  Pool: new (
+    config: Record<string, unknown>,
+  ) => PostgresPool & { on(event: 'error', listener: (error: Error) => void): unknown };
+}
+
+async function loadDriver(name: 'better-sqlite3' | 'pg', options: OpenDatabaseOptions): Promise<unknown> {
+  const load = options.importDriver ?? ((n: string) => import(n));
+  try {
+    const mod = (await load(name)) as { default?: unknown };
+    return mod.default ?? mod;
+  } catch (error) {
+    const scheme = name === 'pg' ? 'postgres://' : 'sqlite:';
+    throw new ConfigInvalidError(
+      'database',
+      [
+        {
+          path: '/database/url',
+          message: `a ${scheme} database needs the "${name}" package, which could not be loaded (${(error as Error).message}). Add it to the application: pnpm add ${name}`,
+        },
+      ],
+      { cause: error, details: { package: name } },
+    );
+  }
+}
+
+function sqlitePath(url: string): string {
+  let rest = url.slice('sqlite:'.length);
+  if (rest.startsWith('//')) rest = rest.slice(2);
+  return rest === '' || rest === ':memory:' ? ':memory:' : rest;
+}
+
+async function openSqlite<DB>(url: string, options: OpenDatabaseOptions): Promise<Store<DB>> {
+  const Database = (await loadDriver('better-sqlite3', options)) as BetterSqlite3Constructor;
+  const path = sqlitePath(url);
+  const redacted = redactUrl(url);
+  const raw = await withStoreErrors({ operation: 'open the SQLite database', url: redacted }, async () => {
+    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    const database = new Database(path);
+    try {
+      database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      database.pragma('foreign_keys = ON');
+      if (path !== ':memory:') database.pragma('journal_mode = WAL');
+    } catch (error) {
+      database.close();
+      throw error;
+    }
+    return database;
+  });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqliteParameterAdapter(raw) }) });
+  return makeStore(db, 'sqlite', redacted, sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`);
+}
+
+/**
+ * better-sqlite3 refuses Date and boolean parameters; convert them the way the schema
+ * helpers store them (ISO text, 0/1) so the same query code serves both dialects.
+ */
+function sqliteParameterAdapter(raw: BetterSqlite3Database): SqliteDatabase {
+  const map = (parameters: ReadonlyArray<unknown>) => parameters.map(toSqliteParameter);
+  return {
+    close: () => raw.close(),
+    prepare(text: string): SqliteStatement {
+      const statement = raw.prepare(text);
+      return {
+        get reader() {
+          return statement.reader;
+        },
+        all: (parameters) => statement.all(map(parameters)),
+        run: (parameters) => statement.run(map(parameters)),
+        iterate: (parameters) => statement.iterate(map(parameters)),
+      };
+    },
+  };
+}
+
+async function openPostgres<DB>(url: string, options: OpenDatabaseOptions): Promise<Store<DB>> {
+  if (options.schema !== undefined && !IDENTIFIER.test(options.schema)) {
+    throw new ConfigInvalidError('database', [
+      {
+        path: '/database/schema',
+        message: `schema ${JSON.stringify(options.schema)} must match ${IDENTIFIER}`,
+      },
+    ]);
+  }
+  const pg = (await loadDriver('pg', options)) as PgModule;
+  const redacted = redactUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  // An idle client losing its server emits 'error' on the pool; unhandled it would kill the process.
+  pool.on('error', (error: Error) => {
+    options.logger?.warn(
+      { err: classifyStoreError(error, { url: redacted }), url: redacted },
+      'database connection lost; it will be replaced on next use',
+    );
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return makeStore(db, 'postgres', redacted, sql<Date>`now()`);
+}
+
+function makeStore<DB>(
+  db: Kysely<DB>,
+  dialect: StoreDialect,
+  url: string,
+  nowExpr: ReturnType<typeof sql>,
+): Store<DB> {
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    dialect,
+    url,
+    now: () =>
+      withStoreErrors({ operation: 'read the database clock', url }, async () => {
+        const { rows } = await sql<{ now: unknown }>`select ${nowExpr} as now`.execute(db);
+        return toDate(rows[0]?.now);
+      }),
+    close: () => {
+      closed ??= db.destroy();
+      return closed;
+    },
+    toString: () => `Store(${url})`,
+    toJSON: () => ({ dialect, url }),
+  } as Store<DB>;
+}
