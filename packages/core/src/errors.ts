@@ -352,7 +352,11 @@ export class CommandTimeoutError extends CommandFailedError {
     super(
       argv,
       { exitCode: null, ...result },
-      { retryable: true, ...options, details: { timedOut: true, timeoutMs, signal: result.signal, ...options.details } },
+      {
+        retryable: true,
+        ...options,
+        details: { timedOut: true, timeoutMs, signal: result.signal, ...options.details },
+      },
     );
     this.message = `Command ${argv.join(' ')} did not finish within ${timeoutMs} ms and was killed with ${result.signal ?? 'a signal'}. Raise timeoutMs if it is only slow, or find out why it hangs.`;
   }

@@ -32,7 +32,15 @@ export const ServiceConfig = Type.Object(
 export type ServiceConfig = Static<typeof ServiceConfig>;
 
 export const LogLevelSchema = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+  [
+    Type.Literal('fatal'),
+    Type.Literal('error'),
+    Type.Literal('warn'),
+    Type.Literal('info'),
+    Type.Literal('debug'),
+    Type.Literal('trace'),
+    Type.Literal('silent'),
+  ],
   { default: 'info', description: 'Log level (changes live on SIGHUP)' },
 );
 
@@ -64,7 +72,7 @@ export const StratusConfig = Type.Object(
     transport: Type.Object(
       {
         plugin: Type.String({
-          default: '@stratus/core#memoryTransport',
+          default: '@stratus/core#memoryTransportPlugin',
           description: 'Transport plugin; the default is the in-process MemoryTransport',
         }),
         config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

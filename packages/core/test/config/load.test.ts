@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     expect(config.host).to.equal(os.hostname());
     expect(config.dataDir).to.equal(path.join(dir, '.stratus'));
     expect(config.database.url).to.equal(`sqlite:${path.join(dir, '.stratus', 'stratus.db')}`);
-    expect(config.transport.plugin).to.equal('@stratus/core#memoryTransport');
+    expect(config.transport.plugin).to.equal('@stratus/core#memoryTransportPlugin');
     expect(config.reportInterval).to.equal(10);
     expect(config.serviceDownTime).to.equal(60);
     expect(config.rootHelper).to.deep.equal([]);

@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestContext } from '../context.js';
+import type { RequestRoute, Route, Transport } from '../contracts/transport.js';
+import {
+  InternalError,
+  InvalidInputError,
+  StratusError,
+  TimeoutError,
+  UnsupportedVersionError,
+} from '../errors.js';
+import { type Logger, silentLogger } from '../log/logger.js';
+import { validatorOf } from '../schema.js';
+import { parseVersion, type RpcEnvelope, RpcReply } from './envelope.js';
+import { RemoteError } from './errors.js';
+
+/** Who receives a message: the topic's shared queue, or one host's own queue (`topic.host`). */
+export interface RpcTarget {
+  /** Defaults to the client's `topic`. */
+  readonly topic?: string;
+  readonly host?: string;
+}
+
+export interface RpcClientOptions {
+  /** Default topic for targets that name none. */
+  readonly topic?: string;
+  /** How long `call` waits for a reply unless told otherwise. Default 60000 (oslo's rpc_response_timeout). */
+  readonly defaultTimeoutMs?: number;
+  /** Version sent when a call names none. Default `1.0`. */
+  readonly defaultVersion?: string;
+  /**
+   * Highest API version this client may send (rolling upgrades: cap at the oldest server's
+   * version until every host is upgraded). Higher requests fail locally with `UnsupportedVersionError`.
+   */
+  readonly versionCap?: string;
+  /** Endpoint namespace put in every envelope; none by default. */
+  readonly namespace?: string | null;
+  readonly logger?: Logger;
+}
+
+export interface CallOptions {
+  /** ms to wait for the reply; the client's `defaultTimeoutMs` otherwise. */
+  readonly timeout?: number;
+  /** API version this call needs (the version that introduced the method or its newest argument). */
+  readonly version?: string;
+}
+
+export interface CastOptions {
+  readonly version?: string;
+}
+
+/**
+ * Sends RPCs over a `Transport`: `call` waits for the result, `cast` and `fanoutCast` do not.
+ * The transport must be connected; the client owns no connection state of its own.
+ */
+export class RpcClient {
+  readonly transport: Transport;
+  private readonly topic: string | undefined;
+  private readonly defaultTimeoutMs: number;
+  private readonly defaultVersion: string;
+  private readonly versionCap: string | undefined;
+  private readonly namespace: string | null;
+  private readonly logger: Logger;
+
+  constructor(transport: Transport, options: RpcClientOptions = {}) {
+    this.transport = transport;
+    this.topic = options.topic;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000;
+    this.defaultVersion = options.defaultVersion ?? '1.0';
+    this.versionCap = options.versionCap;
+    this.namespace = options.namespace ?? null;
+    this.logger = options.logger ?? silentLogger();
+    parseVersion(this.defaultVersion, 'defaultVersion');
+    if (this.versionCap !== undefined) parseVersion(this.versionCap, 'versionCap');
+    if (!(this.defaultTimeoutMs > 0)) {
+      throw new InvalidInputError('Invalid RpcClient options', [
+        { path: '/defaultTimeoutMs', message: 'must be > 0' },
+      ]);
+    }
+  }
+
+  /**
+   * True when `version` may be sent under this client's cap: same major, minor not above it
+   * (always true without a cap). Client stubs use it to fall back to an older form of a call.
+   */
+  canSendVersion(version: string): boolean {
+    if (this.versionCap === undefined) return true;
+    const cap = parseVersion(this.versionCap, 'versionCap');
+    const wanted = parseVersion(version);
+    return wanted.major === cap.major && wanted.minor <= cap.minor;
+  }
+
+  /**
+   * Call `method` and wait for its result.
+   * @throws TimeoutError when no reply arrives within the timeout (a late reply is dropped).
+   * @throws RemoteError when the remote handler failed (`.type`; `code` keeps known codes).
+   * @throws UnsupportedVersionError when `version` exceeds the client's cap.
+   */
+  async call(
+    ctx: RequestContext,
+    target: RpcTarget,
+    method: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    const route = this.route(target);
+    const timeoutMs = options.timeout ?? this.defaultTimeoutMs;
+    if (!(timeoutMs > 0)) {
+      throw new InvalidInputError(`Invalid timeout for ${method}`, [
+        { path: '/timeout', message: 'must be > 0' },
+      ]);
+    }
+    const envelope = this.envelope(ctx, method, args, options.version);
+    const deadline = Date.now() + timeoutMs;
+    const name = this.targetName(route);
+    const log = this.logger.child({ requestId: ctx.requestId, method, messageId: envelope.id, target: name });
+    log.debug('rpc call');
+    let raw: Record<string, unknown>;
+    try {
+      raw = await this.transport.request(route, { ...envelope, deadline }, { timeoutMs });
+    } catch (error) {
+      if (StratusError.is(error, 'TIMEOUT')) {
+        throw new TimeoutError(`No reply from ${name} to ${method} within ${timeoutMs} ms`, {
+          cause: error,
+          details: { target: name, method, timeoutMs, messageId: envelope.id },
+        });
+      }
+      throw error;
+    }
+    if (!validatorOf(RpcReply).Check(raw) || raw.id !== envelope.id) {
+      log.error({ reply: raw }, 'malformed rpc reply');
+      throw new InternalError(
+        `Malformed reply from ${name} to ${method}: not an RPC reply for message ${envelope.id}`,
+      );
+    }
+    if (raw.error) {
+      throw new RemoteError(raw.error, { details: { target: name, method } });
+    }
+    return raw.result;
+  }
+
+  /** Send `method` without waiting for its outcome; resolves once the transport accepted it. */
+  async cast(
+    ctx: RequestContext,
+    target: RpcTarget,
+    method: string,
+    args: Record<string, unknown>,
+    options: CastOptions = {},
+  ): Promise<void> {
+    const route = this.route(target);
+    const envelope = this.envelope(ctx, method, args, options.version);
+    this.logger.debug({ requestId: ctx.requestId, method, target: this.targetName(route) }, 'rpc cast');
+    await this.transport.publish(route, { ...envelope });
+  }
+
+  /** Cast to every host consuming `topic`'s fanout (the client's topic when none is given). */
+  async fanoutCast(
+    ctx: RequestContext,
+    topic: string | undefined,
+    method: string,
+    args: Record<string, unknown>,
+    options: CastOptions = {},
+  ): Promise<void> {
+    const resolved = topic ?? this.topic;
+    if (!resolved)
+      throw new InvalidInputError(`fanoutCast of ${method} names no topic and the client has no default`);
+    const envelope = this.envelope(ctx, method, args, options.version);
+    this.logger.debug({ requestId: ctx.requestId, method, target: `${resolved}_fanout` }, 'rpc fanout cast');
+    await this.transport.publish({ kind: 'fanout', topic: resolved }, { ...envelope });
+  }
+
+  private route(target: RpcTarget): RequestRoute & Route {
+    const topic = target.topic ?? this.topic;
+    if (!topic) throw new InvalidInputError('RPC target names no topic and the client has no default topic');
+    return target.host === undefined
+      ? { kind: 'topic', topic }
+      : { kind: 'direct', topic, host: target.host };
+  }
+
+  private targetName(route: RequestRoute): string {
+    return route.kind === 'direct' ? `${route.topic}.${route.host}` : route.topic;
+  }
+
+  private envelope(
+    ctx: RequestContext,
+    method: string,
+    args: unknown,
+    version: string | undefined,
+  ): RpcEnvelope {
+    const wanted = version ?? this.defaultVersion;
+    parseVersion(wanted);
+    if (!this.canSendVersion(wanted)) {
+      throw new UnsupportedVersionError(
+        `${method} needs API version ${wanted}, but this client is capped at ${this.versionCap}: a host may still run the older version. Raise versionCap once every host is upgraded.`,
+        { details: { method, version: wanted, versionCap: this.versionCap } },
+      );
+    }
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+      throw new InvalidInputError(`Arguments of ${method} must be an object of keyword arguments`);
+    }
+    return {
+      id: randomUUID().replaceAll('-', ''),
+      method,
+      args: args as Record<string, unknown>,
+      context: ctx.toJSON(),
+      version: wanted,
+      ...(this.namespace === null ? {} : { namespace: this.namespace }),
+    };
+  }
+}

@@ -1,0 +1,308 @@
+import { RequestContext } from '../context.js';
+import {
+  type Consumer,
+  type Delivery,
+  type Route,
+  routeName,
+  type Transport,
+} from '../contracts/transport.js';
+import {
+  InternalError,
+  InvalidInputError,
+  InvalidStateError,
+  StratusError,
+  UnsupportedVersionError,
+} from '../errors.js';
+import { type Logger, silentLogger } from '../log/logger.js';
+import { schemaIssues, validatorOf } from '../schema.js';
+import type { CallInfo, Endpoint, EndpointTable } from './endpoints.js';
+import { parseVersion, RpcEnvelope, type RpcReply } from './envelope.js';
+import { errorToPayload, UnknownMethodError } from './errors.js';
+
+export interface RpcServerOptions {
+  /** The topic served (`volume`): consumes `volume`, `volume.<host>` and the `volume` fanout. */
+  readonly topic: string;
+  readonly host: string;
+  readonly endpoints: EndpointTable;
+  /** API version served, `major.minor`: callers with the same major and a minor up to this are accepted. */
+  readonly version: string;
+  /** Endpoint namespace served; null (the default) serves envelopes without one. */
+  readonly namespace?: string | null;
+  /** Most handlers running at once (the transport prefetch over all three queues). Default 64. */
+  readonly maxConcurrency?: number;
+  readonly logger?: Logger;
+}
+
+export interface StopOptions {
+  /** How long to wait for handlers in flight. Default 30000. */
+  readonly timeoutMs?: number;
+}
+
+export interface StopResult {
+  /** True when every handler in flight finished (and replied) within the timeout. */
+  readonly drained: boolean;
+  /** Handlers still running when `stop()` gave up waiting. */
+  readonly pending: number;
+}
+
+/**
+ * Serves an endpoint table on a transport. Each message is checked in this order, and any failure
+ * is answered (for calls) with a typed error while the server goes on serving: envelope shape
+ * (`INVALID_INPUT`), deadline (passed → dropped, nobody waits), version (`UNSUPPORTED_VERSION`),
+ * method (`UnknownMethod`, code `NOT_SUPPORTED`), args (`INVALID_INPUT` naming each field),
+ * then the handler.
+ */
+export class RpcServer {
+  readonly topic: string;
+  readonly host: string;
+  readonly version: string;
+  private readonly transport: Transport;
+  private readonly endpoints: EndpointTable;
+  private readonly namespace: string | null;
+  private readonly maxConcurrency: number;
+  private readonly logger: Logger;
+  private readonly serverVersion: { major: number; minor: number };
+  private consumer: Consumer | undefined;
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(transport: Transport, options: RpcServerOptions) {
+    this.transport = transport;
+    this.topic = options.topic;
+    this.host = options.host;
+    this.version = options.version;
+    this.endpoints = options.endpoints;
+    this.namespace = options.namespace ?? null;
+    this.maxConcurrency = options.maxConcurrency ?? 64;
+    this.logger = (options.logger ?? silentLogger()).child({ topic: options.topic, host: options.host });
+    this.serverVersion = parseVersion(options.version, 'RpcServer version');
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) {
+      throw new InvalidInputError('Invalid RpcServer options', [
+        { path: '/maxConcurrency', message: 'must be an integer >= 1' },
+      ]);
+    }
+    this.checkEndpointVersions();
+  }
+
+  /** Handlers running now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Consume `topic`, `topic.host` and the topic's fanout, sharing one window of `maxConcurrency`. */
+  async start(): Promise<void> {
+    if (this.consumer)
+      throw new InvalidStateError(`The ${this.topic} RPC server on ${this.host} is already started`);
+    const bindings: Route[] = [
+      { kind: 'topic', topic: this.topic },
+      { kind: 'direct', topic: this.topic, host: this.host },
+      { kind: 'fanout', topic: this.topic },
+    ];
+    this.consumer = await this.transport.consume(bindings, (delivery) => this.onDelivery(delivery), {
+      prefetch: this.maxConcurrency,
+    });
+    this.logger.info({ version: this.version, maxConcurrency: this.maxConcurrency }, 'rpc server consuming');
+  }
+
+  /**
+   * Stop consuming, then wait up to `timeoutMs` for handlers in flight; their replies are still
+   * sent. Does not close the transport.
+   */
+  async stop(options: StopOptions = {}): Promise<StopResult> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (consumer) await consumer.cancel();
+    if (this.active === 0) return { drained: true, pending: 0 };
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.logger.warn({ pending: this.active, timeoutMs }, 'rpc server stopped with handlers still running');
+    }
+    return { drained, pending: drained ? 0 : this.active };
+  }
+
+  private async onDelivery(delivery: Delivery): Promise<void> {
+    this.active++;
+    try {
+      await this.dispatch(delivery);
+    } catch (error) {
+      // dispatch() answers every failure itself; reaching here is a bug, but must not kill the consumer.
+      this.logger.error({ err: error }, 'rpc dispatch failed');
+    } finally {
+      this.active--;
+      if (this.active === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    }
+  }
+
+  private async dispatch(delivery: Delivery): Promise<void> {
+    const raw = delivery.message;
+    if (!validatorOf(RpcEnvelope).Check(raw)) {
+      const error = new InvalidInputError(
+        `Malformed RPC envelope received on ${routeName(delivery.route)}`,
+        schemaIssues(RpcEnvelope, raw),
+      );
+      this.logger.warn(
+        { route: routeName(delivery.route), fields: error.fields },
+        'rejected malformed rpc envelope',
+      );
+      await this.send(
+        delivery,
+        { id: typeof raw.id === 'string' ? raw.id : '', error: errorToPayload(error) },
+        this.logger,
+      );
+      return;
+    }
+    const envelope = raw;
+    const ctx = RequestContext.fromJSON(envelope.context);
+    const log = this.logger.child({
+      requestId: ctx.requestId,
+      method: envelope.method,
+      messageId: envelope.id,
+    });
+    if (envelope.deadline !== undefined && Date.now() > envelope.deadline) {
+      log.warn(
+        { deadline: new Date(envelope.deadline).toISOString() },
+        'rpc message dropped: its deadline passed before it was served, nobody waits for the answer',
+      );
+      return;
+    }
+    let result: unknown;
+    try {
+      const endpoint = this.resolve(envelope);
+      const args = this.checkArgs(envelope, endpoint);
+      const call: CallInfo = {
+        logger: log,
+        messageId: envelope.id,
+        method: envelope.method,
+        version: envelope.version,
+        ...(envelope.deadline === undefined ? {} : { deadline: envelope.deadline }),
+      };
+      result = await endpoint.handler(ctx, args, call);
+    } catch (error) {
+      this.logFailure(log, envelope.method, error);
+      await this.send(delivery, { id: envelope.id, error: errorToPayload(error) }, log);
+      return;
+    }
+    await this.send(delivery, { id: envelope.id, ...(result === undefined ? {} : { result }) }, log);
+  }
+
+  private resolve(envelope: RpcEnvelope): Endpoint {
+    const requested = parseVersion(envelope.version);
+    const server = this.serverVersion;
+    if (requested.major !== server.major || requested.minor > server.minor) {
+      throw new UnsupportedVersionError(
+        `The caller needs ${this.topic} API ${envelope.version}, but ${this.host} serves ${this.version}: ${
+          requested.major !== server.major
+            ? 'the major versions differ'
+            : 'this host is older; upgrade it or cap the caller'
+        }.`,
+        {
+          details: {
+            requested: envelope.version,
+            served: this.version,
+            host: this.host,
+            method: envelope.method,
+          },
+        },
+      );
+    }
+    const namespace = envelope.namespace ?? null;
+    // Own properties only: a wire name like `toString` or `__proto__` never reaches Object.prototype.
+    const endpoint =
+      namespace === this.namespace && Object.hasOwn(this.endpoints, envelope.method)
+        ? this.endpoints[envelope.method]
+        : undefined;
+    if (!endpoint) throw new UnknownMethodError(this.topic, envelope.method, namespace);
+    return endpoint;
+  }
+
+  private checkArgs(envelope: RpcEnvelope, endpoint: Endpoint): unknown {
+    const args = envelope.args;
+    const polluting = protoKeys(args, '');
+    if (polluting.length > 0) {
+      throw new InvalidInputError(
+        `Invalid arguments for ${envelope.method}`,
+        polluting.map((path) => ({ path, message: 'the key "__proto__" is not allowed' })),
+      );
+    }
+    if (!validatorOf(endpoint.args).Check(args)) {
+      throw new InvalidInputError(
+        `Invalid arguments for ${envelope.method}`,
+        schemaIssues(endpoint.args, args),
+      );
+    }
+    return args;
+  }
+
+  /** Reply when the sender waits; a reply that cannot be serialised becomes an error reply. */
+  private async send(delivery: Delivery, reply: RpcReply, log: Logger): Promise<void> {
+    if (!delivery.reply) return;
+    try {
+      await delivery.reply(reply);
+    } catch (error) {
+      if (reply.error) {
+        log.error({ err: error }, 'rpc error reply could not be sent');
+        return;
+      }
+      log.error({ err: error }, 'rpc result could not be sent');
+      const failure = new InternalError(
+        `The result could not be sent back: ${(error as Error).message}. The handler must return JSON-serialisable data.`,
+      );
+      try {
+        await delivery.reply({ id: reply.id, error: errorToPayload(failure) });
+      } catch (again) {
+        log.error({ err: again }, 'rpc error reply could not be sent');
+      }
+    }
+  }
+
+  private logFailure(log: Logger, method: string, error: unknown): void {
+    if (StratusError.is(error) && error.expected) {
+      log.info(
+        { err: { type: error.name, code: error.code, message: error.message } },
+        `${method} failed: ${error.message}`,
+      );
+    } else {
+      log.error({ err: error }, `${method} raised an unexpected error`);
+    }
+  }
+
+  private checkEndpointVersions(): void {
+    const issues: { path: string; message: string }[] = [];
+    for (const [name, entry] of Object.entries(this.endpoints)) {
+      if (entry.version === undefined) continue;
+      const introduced = parseVersion(entry.version, `version of endpoint ${name}`);
+      if (introduced.major !== this.serverVersion.major || introduced.minor > this.serverVersion.minor) {
+        issues.push({
+          path: `/${name}/version`,
+          message: `${entry.version} is not within server version ${this.version}`,
+        });
+      }
+    }
+    if (issues.length > 0)
+      throw new InvalidInputError(`Endpoints of ${this.topic} do not match its version`, issues);
+  }
+}
+
+/** JSON pointers of every `__proto__` key in `value` (JSON.parse makes them own properties). */
+function protoKeys(value: unknown, path: string, depth = 0): string[] {
+  if (typeof value !== 'object' || value === null || depth > 64) return [];
+  const found: string[] = [];
+  for (const key of Object.keys(value)) {
+    const here = `${path}/${key}`;
+    if (key === '__proto__') found.push(here);
+    found.push(...protoKeys((value as Record<string, unknown>)[key], here, depth + 1));
+  }
+  return found;
+}
