@@ -20,8 +20,12 @@ const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 console.log(`config: ${loaded.file}`);
 const checks = await checkConfiguredPlugins(loaded);
 for (const c of checks) {
-  const where = c.resolved?.packageName ? `${c.resolved.packageName}@${c.resolved.packageVersion}` : 'built in';
-  console.log(`  ${c.at.padEnd(24)} ${c.kind.padEnd(14)} ${c.spec.padEnd(40)} ${c.error ? `ERROR ${c.error.message}` : `ok (${where})`}`);
+  const where = c.resolved?.packageName
+    ? `${c.resolved.packageName}@${c.resolved.packageVersion}`
+    : 'built in';
+  console.log(
+    `  ${c.at.padEnd(24)} ${c.kind.padEnd(14)} ${c.spec.padEnd(40)} ${c.error ? `ERROR ${c.error.message}` : `ok (${where})`}`,
+  );
 }
 if (checks.some((c) => c.error)) process.exit(1);
 console.log(JSON.stringify({ ...loaded.config, services: loaded.config.services }, null, 2));
@@ -29,21 +33,35 @@ console.log(JSON.stringify({ ...loaded.config, services: loaded.config.services 
 const store = await openDatabase(loaded.config.database.url);
 const transport = new MemoryTransport({ logger });
 await transport.connect();
-const service = Service.fromConfig('volume', { settings: loaded.config, root: loaded.root, logger, store, transport });
+const service = Service.fromConfig('volume', {
+  settings: loaded.config,
+  root: loaded.root,
+  logger,
+  store,
+  transport,
+});
 await service.start();
 
 const api = new VolumeApi({ store, rpc: new RpcClient(transport, { defaultTimeoutMs: 10_000 }) });
 const ctx = new RequestContext({ userId: 'demo', projectId: 'demo-project' });
 const volume = await api.create(ctx, { size: 1, name: 'example' });
 console.log(`\ncreated volume ${volume.id} (${volume.status})`);
-const available = await waitFor(() => api.get(ctx, volume.id), (v) => v.status !== 'creating');
+const available = await waitFor(
+  () => api.get(ctx, volume.id),
+  (v) => v.status !== 'creating',
+);
 console.log(`volume ${available.id} is ${available.status} on ${available.host}`);
 
 const [record] = await new ServiceRegistry(store).list({ binary: 'stratus-volume' });
-console.log(`service ${record.binary} on ${record.host}: ${record.up ? 'up' : 'down'}, capabilities ${JSON.stringify(record.capabilities)}`);
+console.log(
+  `service ${record.binary} on ${record.host}: ${record.up ? 'up' : 'down'}, capabilities ${JSON.stringify(record.capabilities)}`,
+);
 
 await api.delete(ctx, volume.id);
-await waitFor(() => api.list(ctx), (list) => !list.some((v) => v.id === volume.id));
+await waitFor(
+  () => api.list(ctx),
+  (list) => !list.some((v) => v.id === volume.id),
+);
 console.log(`volume ${volume.id} deleted`);
 
 await service.stop();

@@ -1,4 +1,7 @@
 import { defineConfig } from 'tsup';
 import { base } from '../../tsup.base.js';
 
-export default defineConfig({ ...base, entry: ['src/transport.ts', 'src/volume-driver.ts', 'src/compute-driver.ts'] });
+export default defineConfig({
+  ...base,
+  entry: ['src/transport.ts', 'src/volume-driver.ts', 'src/compute-driver.ts'],
+});

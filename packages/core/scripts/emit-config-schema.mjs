@@ -20,4 +20,7 @@ const schema = {
   title: 'Stratus deployment configuration',
   ...optionalDefaults(StratusConfig),
 };
-await writeFile(new URL('../dist/config.schema.json', import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
+await writeFile(
+  new URL('../dist/config.schema.json', import.meta.url),
+  `${JSON.stringify(schema, null, 2)}\n`,
+);

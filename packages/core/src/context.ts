@@ -52,7 +52,11 @@ export class RequestContext {
 
   /** A context for the service itself: admin, no user or project. */
   static admin(init: Omit<RequestContextInit, 'isAdmin'> = {}): RequestContext {
-    return new RequestContext({ ...init, isAdmin: true, roles: [...new Set([...(init.roles ?? []), 'admin'])] });
+    return new RequestContext({
+      ...init,
+      isAdmin: true,
+      roles: [...new Set([...(init.roles ?? []), 'admin'])],
+    });
   }
 
   static fromJSON(data: RequestContextData): RequestContext {

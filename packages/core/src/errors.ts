@@ -231,7 +231,10 @@ export class PluginNotFoundError extends PluginError {
       options.file
         ? `Plugin "${spec}" was not found: ${options.file} does not exist. Paths are relative to ${root}.`
         : `Plugin "${spec}" is not installed in ${root}. Add it to the application: pnpm add ${packageOf(spec)}`,
-      { ...options, details: { spec, root, ...(options.file ? { file: options.file } : {}), ...options.details } },
+      {
+        ...options,
+        details: { spec, root, ...(options.file ? { file: options.file } : {}), ...options.details },
+      },
     );
   }
 }
@@ -260,7 +263,13 @@ export class PluginKindMismatchError extends PluginError {
 
 export class ContractMismatchError extends PluginError {
   override readonly name = 'ContractMismatch';
-  constructor(spec: string, kind: string, range: string, coreVersion: string, options: StratusErrorOptions = {}) {
+  constructor(
+    spec: string,
+    kind: string,
+    range: string,
+    coreVersion: string,
+    options: StratusErrorOptions = {},
+  ) {
     super(
       'CONTRACT_MISMATCH',
       `Plugin "${spec}" supports the ${kind} contract ${range}, but this @stratus/core provides ${kind} ${coreVersion}. Install a version of the plugin built for ${kind} ${coreVersion}, or a @stratus/core whose ${kind} contract satisfies ${range}.`,
@@ -304,11 +313,20 @@ export class CommandFailedError extends StratusError {
     result: { exitCode: number | null; signal?: string | null; stdout: string; stderr: string },
     options: StratusErrorOptions = {},
   ) {
-    const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with ${result.exitCode}`;
+    const how =
+      result.exitCode === null
+        ? `was killed by ${result.signal ?? 'a signal'}`
+        : `exited with ${result.exitCode}`;
     const tail = result.stderr.trim().split('\n').slice(-3).join(' | ');
     super('COMMAND_FAILED', `Command ${argv.join(' ')} ${how}${tail ? `: ${tail}` : ''}`, {
       ...options,
-      details: { argv, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, ...options.details },
+      details: {
+        argv,
+        exitCode: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        ...options.details,
+      },
     });
     this.argv = argv;
     this.exitCode = result.exitCode;

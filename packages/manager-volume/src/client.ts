@@ -126,7 +126,10 @@ export class VolumeApi {
         ]);
       }
       host = (await this.#hostOf(snapshot.volume_id)) ?? undefined;
-      if (!host) throw new InvalidStateError(`The volume of snapshot ${snapshot.id} has no host; it cannot be copied.`);
+      if (!host)
+        throw new InvalidStateError(
+          `The volume of snapshot ${snapshot.id} has no host; it cannot be copied.`,
+        );
     }
 
     const id = randomUUID();
@@ -258,7 +261,11 @@ export class VolumeApi {
    * Snapshot a volume: it must be `available` (or `in-use` with `force`). The row is inserted
    * `creating` and `create_snapshot` is cast to the volume's host.
    */
-  async createSnapshot(ctx: RequestContext, volumeId: string, input: CreateSnapshotInput = {}): Promise<Snapshot> {
+  async createSnapshot(
+    ctx: RequestContext,
+    volumeId: string,
+    input: CreateSnapshotInput = {},
+  ): Promise<Snapshot> {
     check(CreateSnapshotInput, input, 'Invalid snapshot');
     const volume = await this.#volumeRow(ctx, volumeId);
     const projectId = volume.project_id;
@@ -281,7 +288,9 @@ export class VolumeApi {
           .selectFrom('snapshots')
           .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
           .where('deleted', '=', false)
-          .where(projectId === null ? sql<boolean>`project_id is null` : sql<boolean>`project_id = ${projectId}`)
+          .where(
+            projectId === null ? sql<boolean>`project_id is null` : sql<boolean>`project_id = ${projectId}`,
+          )
           .executeTakeFirstOrThrow();
         this.#checkQuota(projectId, 'snapshots', Number(count), 1, 'snapshot');
         await trx
@@ -417,14 +426,20 @@ export class VolumeApi {
   async extend(ctx: RequestContext, id: string, newSize: number): Promise<Volume> {
     if (typeof newSize !== 'number' || !Number.isInteger(newSize) || newSize < 1) {
       throw new InvalidInputError('Invalid extend', [
-        { path: '/newSize', message: `${JSON.stringify(newSize)} is not a whole number of GiB of at least 1` },
+        {
+          path: '/newSize',
+          message: `${JSON.stringify(newSize)} is not a whole number of GiB of at least 1`,
+        },
       ]);
     }
     this.#checkSize(newSize, '/newSize');
     const volume = await this.#volumeRow(ctx, id);
     if (newSize <= volume.size_gib) {
       throw new InvalidInputError('Invalid extend', [
-        { path: '/newSize', message: `${newSize} GiB is not larger than the volume's ${volume.size_gib} GiB` },
+        {
+          path: '/newSize',
+          message: `${newSize} GiB is not larger than the volume's ${volume.size_gib} GiB`,
+        },
       ]);
     }
     const now = currentTimestamp(this.#store.dialect);
@@ -544,12 +559,17 @@ export class VolumeApi {
   /** Detach: `in-use → detaching` (conditional), then a call to its host, which makes it `available`. */
   async detach(ctx: RequestContext, id: string): Promise<Volume> {
     const volume = await this.#volumeRow(ctx, id);
-    const moved = await this.#transition('volumes', id, ['in-use'], 'detaching', { attach_status: 'detaching' });
+    const moved = await this.#transition('volumes', id, ['in-use'], 'detaching', {
+      attach_status: 'detaching',
+    });
     if (!moved) {
       const current = await this.#volumeRow(ctx, id);
-      throw new InvalidStateError(`Volume ${id} is ${current.status}; only an in-use volume can be detached.`, {
-        details: { volumeId: id, status: current.status },
-      });
+      throw new InvalidStateError(
+        `Volume ${id} is ${current.status}; only an in-use volume can be detached.`,
+        {
+          details: { volumeId: id, status: current.status },
+        },
+      );
     }
     try {
       await this.#rpc.call(
@@ -560,7 +580,9 @@ export class VolumeApi {
         this.#callOptions(),
       );
     } catch (error) {
-      await this.#transition('volumes', id, ['detaching'], 'in-use', { attach_status: 'attached' }).catch(() => false);
+      await this.#transition('volumes', id, ['detaching'], 'in-use', { attach_status: 'attached' }).catch(
+        () => false,
+      );
       throw error;
     }
     return this.get(ctx, id);
@@ -601,7 +623,9 @@ export class VolumeApi {
   /** PostgreSQL: serialise quota checks of one project (SQLite transactions already are serial). */
   async #lockProject(trx: Transaction<VolumeDatabase>, projectId: string | null): Promise<void> {
     if (this.#store.dialect !== 'postgres') return;
-    await sql`select pg_advisory_xact_lock(hashtext(${`stratus-volume-quota:${projectId ?? ''}`}))`.execute(trx);
+    await sql`select pg_advisory_xact_lock(hashtext(${`stratus-volume-quota:${projectId ?? ''}`}))`.execute(
+      trx,
+    );
   }
 
   async #lockVolume(trx: Transaction<VolumeDatabase>, id: string): Promise<void> {
@@ -628,14 +652,22 @@ export class VolumeApi {
   #scopedVolumes(ctx: RequestContext): SelectQueryBuilder<VolumeDatabase, 'volumes', object> {
     let query = this.#db.selectFrom('volumes');
     if (!ctx.readDeleted) query = query.where('deleted', '=', false);
-    if (!ctx.isAdmin) query = ctx.projectId === null ? query.where(sql<boolean>`1 = 0`) : query.where('project_id', '=', ctx.projectId);
+    if (!ctx.isAdmin)
+      query =
+        ctx.projectId === null
+          ? query.where(sql<boolean>`1 = 0`)
+          : query.where('project_id', '=', ctx.projectId);
     return query;
   }
 
   #scopedSnapshots(ctx: RequestContext): SelectQueryBuilder<VolumeDatabase, 'snapshots', object> {
     let query = this.#db.selectFrom('snapshots');
     if (!ctx.readDeleted) query = query.where('deleted', '=', false);
-    if (!ctx.isAdmin) query = ctx.projectId === null ? query.where(sql<boolean>`1 = 0`) : query.where('project_id', '=', ctx.projectId);
+    if (!ctx.isAdmin)
+      query =
+        ctx.projectId === null
+          ? query.where(sql<boolean>`1 = 0`)
+          : query.where('project_id', '=', ctx.projectId);
     return query;
   }
 
@@ -729,7 +761,9 @@ export class VolumeApi {
       await this.#rpc.cast(ctx, target, method, args, { version: VOLUME_RPC_VERSION });
     } catch (error) {
       const where = host === undefined ? this.topic : `${this.topic}.${host}`;
-      await onFailure(`${method} could not be sent to ${where}: ${(error as Error).message}`).catch(() => undefined);
+      await onFailure(`${method} could not be sent to ${where}: ${(error as Error).message}`).catch(
+        () => undefined,
+      );
       throw error;
     }
   }
@@ -756,5 +790,8 @@ function check(schema: TSchema, value: unknown, message: string, at = ''): void 
 }
 
 function markerIssue(marker: string): { path: string; message: string } {
-  return { path: '/marker', message: `${JSON.stringify(marker)} is not an item of this listing; start without a marker` };
+  return {
+    path: '/marker',
+    message: `${JSON.stringify(marker)} is not an item of this listing; start without a marker`,
+  };
 }

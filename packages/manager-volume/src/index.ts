@@ -12,7 +12,8 @@ const volumePlugin = definePlugin({
   name: '@stratus/manager-volume',
   kind: 'manager',
   contract: '^1.0.0',
-  description: "Volume service (Nova's VolumeManager): volumes, snapshots, exports and connections on one storage host",
+  description:
+    "Volume service (Nova's VolumeManager): volumes, snapshots, exports and connections on one storage host",
   driverKind: 'volume-driver',
   migrations: [volumeMigrations],
   config: VolumeManagerConfig,

@@ -45,7 +45,11 @@ import {
 export const INTERRUPTED_REASON = 'interrupted by a service restart';
 
 /** Transient states left by a crash, and where `initHost` moves them. */
-const RECOVER_VOLUMES = { creating: 'error', deleting: 'error_deleting', extending: 'error_extending' } as const;
+const RECOVER_VOLUMES = {
+  creating: 'error',
+  deleting: 'error_deleting',
+  extending: 'error_extending',
+} as const;
 const RECOVER_SNAPSHOTS = { creating: 'error', deleting: 'error_deleting' } as const;
 
 /**
@@ -71,7 +75,9 @@ export class VolumeManager extends Manager<VolumeDriver> {
     this.endpoints = defineEndpoints({
       create_volume: endpoint(CreateVolumeArgs, (ctx, args, call) => this.createVolume(ctx, args, call)),
       delete_volume: endpoint(VolumeIdArgs, (ctx, args, call) => this.deleteVolume(ctx, args, call)),
-      create_snapshot: endpoint(CreateSnapshotArgs, (ctx, args, call) => this.createSnapshot(ctx, args, call)),
+      create_snapshot: endpoint(CreateSnapshotArgs, (ctx, args, call) =>
+        this.createSnapshot(ctx, args, call),
+      ),
       delete_snapshot: endpoint(SnapshotIdArgs, (ctx, args, call) => this.deleteSnapshot(ctx, args, call)),
       extend_volume: endpoint(ExtendVolumeArgs, (ctx, args, call) => this.extendVolume(ctx, args, call)),
       initialize_connection: endpoint(ConnectionArgs, (ctx, args) => this.initializeConnection(ctx, args)),
@@ -83,7 +89,9 @@ export class VolumeManager extends Manager<VolumeDriver> {
 
   override get periodicTasks(): PeriodicTaskTable {
     return {
-      refresh_volume_stats: periodicTask(() => this.#refreshStats(), { spacing: this.config.statsRefreshInterval }),
+      refresh_volume_stats: periodicTask(() => this.#refreshStats(), {
+        spacing: this.config.statsRefreshInterval,
+      }),
     };
   }
 
@@ -98,7 +106,11 @@ export class VolumeManager extends Manager<VolumeDriver> {
         .selectAll()
         .where('host', '=', this.host)
         .where('deleted', '=', false)
-        .where('status', 'in', ['available', 'in-use', ...Object.keys(RECOVER_VOLUMES)] as VolumeRow['status'][])
+        .where('status', 'in', [
+          'available',
+          'in-use',
+          ...Object.keys(RECOVER_VOLUMES),
+        ] as VolumeRow['status'][])
         .execute(),
     );
     let exported = 0;
@@ -109,7 +121,10 @@ export class VolumeManager extends Manager<VolumeDriver> {
           await this.driver.ensureExport(this.#spec(volume));
           exported++;
         } catch (error) {
-          this.logger.error({ err: error, volumeId: volume.id }, `could not re-export volume ${volume.id}; marking it error`);
+          this.logger.error(
+            { err: error, volumeId: volume.id },
+            `could not re-export volume ${volume.id}; marking it error`,
+          );
           await this.#transition('volumes', volume.id, [volume.status], 'error', {
             error_reason: `export could not be re-created at service start: ${errorReason(error)}`,
           });
@@ -117,9 +132,16 @@ export class VolumeManager extends Manager<VolumeDriver> {
         continue;
       }
       const to = RECOVER_VOLUMES[volume.status as keyof typeof RECOVER_VOLUMES];
-      if (await this.#transition('volumes', volume.id, [volume.status], to, { error_reason: INTERRUPTED_REASON })) {
+      if (
+        await this.#transition('volumes', volume.id, [volume.status], to, {
+          error_reason: INTERRUPTED_REASON,
+        })
+      ) {
         recovered++;
-        this.logger.warn({ volumeId: volume.id, from: volume.status, to }, `volume ${volume.id} was ${volume.status} when the service stopped`);
+        this.logger.warn(
+          { volumeId: volume.id, from: volume.status, to },
+          `volume ${volume.id} was ${volume.status} when the service stopped`,
+        );
       }
     }
     const snapshots = await this.#run('list interrupted snapshots of this host', () =>
@@ -134,9 +156,16 @@ export class VolumeManager extends Manager<VolumeDriver> {
     );
     for (const snapshot of snapshots) {
       const to = RECOVER_SNAPSHOTS[snapshot.status as keyof typeof RECOVER_SNAPSHOTS];
-      if (await this.#transition('snapshots', snapshot.id, [snapshot.status], to, { error_reason: INTERRUPTED_REASON })) {
+      if (
+        await this.#transition('snapshots', snapshot.id, [snapshot.status], to, {
+          error_reason: INTERRUPTED_REASON,
+        })
+      ) {
         recovered++;
-        this.logger.warn({ snapshotId: snapshot.id, to }, `snapshot ${snapshot.id} was ${snapshot.status} when the service stopped`);
+        this.logger.warn(
+          { snapshotId: snapshot.id, to },
+          `snapshot ${snapshot.id} was ${snapshot.status} when the service stopped`,
+        );
       }
     }
     this.logger.info({ exported, recovered }, 'volume host initialised');
@@ -154,7 +183,10 @@ export class VolumeManager extends Manager<VolumeDriver> {
   override async capabilities(): Promise<Record<string, unknown>> {
     if (this.#statsStale || !this.#stats) {
       await this.#refreshStats().catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'could not read the volume backend stats; the last known ones stay published');
+        this.logger.warn(
+          { err: error },
+          'could not read the volume backend stats; the last known ones stay published',
+        );
       });
     }
     return this.#stats ? { ...this.#stats } : {};
@@ -182,25 +214,38 @@ export class VolumeManager extends Manager<VolumeDriver> {
         if (row.status === 'creating') {
           throw new InvalidStateError(`Volume ${id} is being created by ${row.host}, not ${this.host}.`);
         }
-        call.logger.info({ volumeId: id, status: row.status }, 'create_volume for a volume past creating: nothing to do');
+        call.logger.info(
+          { volumeId: id, status: row.status },
+          'create_volume for a volume past creating: nothing to do',
+        );
         return id;
       }
       const volume = (await this.#volume(id)) as VolumeRow;
-      await this.#driverStep('volumes', id, 'creating', 'error', async () => {
-        const spec = this.#spec(volume);
-        let update: VolumeModelUpdate | undefined;
-        if (args.snapshot_id) {
-          update = await this.driver.createVolumeFromSnapshot(spec, await this.#snapshotSpec(args.snapshot_id));
-        } else {
-          update = await this.driver.createVolume(spec);
-        }
-        const exported = await this.driver.createExport({ ...spec, ...update });
-        const merged = { ...update, ...exported };
-        return {
-          ...(merged.providerLocation === undefined ? {} : { provider_location: merged.providerLocation }),
-          ...(merged.providerAuth === undefined ? {} : { provider_auth: merged.providerAuth }),
-        };
-      }, 'available');
+      await this.#driverStep(
+        'volumes',
+        id,
+        'creating',
+        'error',
+        async () => {
+          const spec = this.#spec(volume);
+          let update: VolumeModelUpdate | undefined;
+          if (args.snapshot_id) {
+            update = await this.driver.createVolumeFromSnapshot(
+              spec,
+              await this.#snapshotSpec(args.snapshot_id),
+            );
+          } else {
+            update = await this.driver.createVolume(spec);
+          }
+          const exported = await this.driver.createExport({ ...spec, ...update });
+          const merged = { ...update, ...exported };
+          return {
+            ...(merged.providerLocation === undefined ? {} : { provider_location: merged.providerLocation }),
+            ...(merged.providerAuth === undefined ? {} : { provider_auth: merged.providerAuth }),
+          };
+        },
+        'available',
+      );
       call.logger.info({ volumeId: id }, `volume ${id} created`);
       return id;
     } finally {
@@ -220,7 +265,9 @@ export class VolumeManager extends Manager<VolumeDriver> {
       }
       this.#assertLocal(volume);
       if (volume.status !== 'deleting') {
-        throw new InvalidStateError(`Volume ${id} is ${volume.status}, not deleting; delete it through the volume API.`);
+        throw new InvalidStateError(
+          `Volume ${id} is ${volume.status}, not deleting; delete it through the volume API.`,
+        );
       }
       const spec = this.#spec(volume);
       try {
@@ -234,10 +281,15 @@ export class VolumeManager extends Manager<VolumeDriver> {
           await this.#transition('volumes', id, ['deleting'], 'available', {
             error_reason: `delete refused by the backend: ${errorReason(error)}`,
           });
-          call.logger.warn({ volumeId: id, err: error }, `volume ${id} is busy on the backend; it stays available`);
+          call.logger.warn(
+            { volumeId: id, err: error },
+            `volume ${id} is busy on the backend; it stays available`,
+          );
           return;
         }
-        await this.#transition('volumes', id, ['deleting'], 'error_deleting', { error_reason: errorReason(error) });
+        await this.#transition('volumes', id, ['deleting'], 'error_deleting', {
+          error_reason: errorReason(error),
+        });
         throw error;
       }
       const now = currentTimestamp(this.env.store.dialect);
@@ -257,16 +309,26 @@ export class VolumeManager extends Manager<VolumeDriver> {
       const snapshot = await this.#snapshot(id);
       if (!snapshot) throw new NotFoundError('Snapshot', id);
       if (snapshot.status !== 'creating') {
-        call.logger.info({ snapshotId: id, status: snapshot.status }, 'create_snapshot past creating: nothing to do');
+        call.logger.info(
+          { snapshotId: id, status: snapshot.status },
+          'create_snapshot past creating: nothing to do',
+        );
         return id;
       }
       const volume = await this.#volume(snapshot.volume_id);
       if (!volume) throw new NotFoundError('Volume', snapshot.volume_id);
       this.#assertLocal(volume);
-      await this.#driverStep('snapshots', id, 'creating', 'error', async () => {
-        const update = await this.driver.createSnapshot(this.#toSnapshotSpec(snapshot));
-        return update?.providerLocation === undefined ? {} : { provider_location: update.providerLocation };
-      }, 'available');
+      await this.#driverStep(
+        'snapshots',
+        id,
+        'creating',
+        'error',
+        async () => {
+          const update = await this.driver.createSnapshot(this.#toSnapshotSpec(snapshot));
+          return update?.providerLocation === undefined ? {} : { provider_location: update.providerLocation };
+        },
+        'available',
+      );
       call.logger.info({ snapshotId: id }, `snapshot ${id} created`);
       return id;
     } finally {
@@ -285,13 +347,22 @@ export class VolumeManager extends Manager<VolumeDriver> {
         return;
       }
       if (snapshot.status !== 'deleting') {
-        throw new InvalidStateError(`Snapshot ${id} is ${snapshot.status}, not deleting; delete it through the volume API.`);
+        throw new InvalidStateError(
+          `Snapshot ${id} is ${snapshot.status}, not deleting; delete it through the volume API.`,
+        );
       }
       const now = currentTimestamp(this.env.store.dialect);
-      await this.#driverStep('snapshots', id, 'deleting', 'error_deleting', async () => {
-        await this.driver.deleteSnapshot(this.#toSnapshotSpec(snapshot));
-        return { deleted: true, deleted_at: now };
-      }, 'deleted');
+      await this.#driverStep(
+        'snapshots',
+        id,
+        'deleting',
+        'error_deleting',
+        async () => {
+          await this.driver.deleteSnapshot(this.#toSnapshotSpec(snapshot));
+          return { deleted: true, deleted_at: now };
+        },
+        'deleted',
+      );
       call.logger.info({ snapshotId: id }, `snapshot ${id} deleted`);
     } finally {
       this.#busy.delete(id);
@@ -311,12 +382,21 @@ export class VolumeManager extends Manager<VolumeDriver> {
           call.logger.info({ volumeId: id }, 'extend_volume already done: nothing to do');
           return;
         }
-        throw new InvalidStateError(`Volume ${id} is ${volume.status}, not extending; extend it through the volume API.`);
+        throw new InvalidStateError(
+          `Volume ${id} is ${volume.status}, not extending; extend it through the volume API.`,
+        );
       }
-      await this.#driverStep('volumes', id, 'extending', 'error_extending', async () => {
-        await this.driver.extendVolume(this.#spec(volume), args.new_size);
-        return { size_gib: args.new_size };
-      }, 'available');
+      await this.#driverStep(
+        'volumes',
+        id,
+        'extending',
+        'error_extending',
+        async () => {
+          await this.driver.extendVolume(this.#spec(volume), args.new_size);
+          return { size_gib: args.new_size };
+        },
+        'available',
+      );
       call.logger.info({ volumeId: id, sizeGiB: args.new_size }, `volume ${id} extended`);
     } finally {
       this.#busy.delete(id);
@@ -392,7 +472,11 @@ export class VolumeManager extends Manager<VolumeDriver> {
     }
     this.#statsStale = true;
     const moved = await this.#transition(table, id, [from], success, { ...set, error_reason: null });
-    if (!moved) this.logger.warn({ table, id, from, to: success }, `${table} ${id} left ${from} while the driver worked`);
+    if (!moved)
+      this.logger.warn(
+        { table, id, from, to: success },
+        `${table} ${id} left ${from} while the driver worked`,
+      );
   }
 
   #leftForRecovery(id: string, error: unknown): void {
@@ -452,7 +536,9 @@ export class VolumeManager extends Manager<VolumeDriver> {
     const snapshot = await this.#snapshot(id);
     if (!snapshot) throw new NotFoundError('Snapshot', id);
     if (snapshot.status !== 'available') {
-      throw new InvalidStateError(`Snapshot ${id} is ${snapshot.status}; a volume can only be made from an available one.`);
+      throw new InvalidStateError(
+        `Snapshot ${id} is ${snapshot.status}; a volume can only be made from an available one.`,
+      );
     }
     return this.#toSnapshotSpec(snapshot);
   }

@@ -38,7 +38,11 @@ export const volumeMigrations: MigrationSet = {
           .on('volumes')
           .columns(['project_id', 'deleted', 'created_at'])
           .execute();
-        await db.schema.createIndex('volumes_host_status_idx').on('volumes').columns(['host', 'status']).execute();
+        await db.schema
+          .createIndex('volumes_host_status_idx')
+          .on('volumes')
+          .columns(['host', 'status'])
+          .execute();
 
         await db.schema
           .createTable('snapshots')
@@ -57,7 +61,11 @@ export const volumeMigrations: MigrationSet = {
           .addColumn('deleted_at', t.timestamp)
           .addColumn('deleted', t.boolean, (c) => c.notNull().defaultTo(false))
           .execute();
-        await db.schema.createIndex('snapshots_volume_idx').on('snapshots').columns(['volume_id', 'deleted']).execute();
+        await db.schema
+          .createIndex('snapshots_volume_idx')
+          .on('snapshots')
+          .columns(['volume_id', 'deleted'])
+          .execute();
         await db.schema
           .createIndex('snapshots_project_idx')
           .on('snapshots')

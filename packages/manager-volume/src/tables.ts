@@ -4,7 +4,11 @@ import type { ColumnType, Selectable } from 'kysely';
 import type { AttachStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus } from './types.js';
 
 /** A nullable timestamp column: written as a Date or `currentTimestamp()`, read back with `toDateOrNull()`. */
-type NullableTimestampColumn = ColumnType<Date | string | null, Date | string | null | undefined, Date | string | null>;
+type NullableTimestampColumn = ColumnType<
+  Date | string | null,
+  Date | string | null | undefined,
+  Date | string | null
+>;
 
 /** Row of the `volumes` table (snake_case, as stored). */
 export interface VolumesTable {

@@ -19,7 +19,10 @@ export type CreateVolumeArgs = Static<typeof CreateVolumeArgs>;
 export const VolumeIdArgs = Type.Object({ volume_id: Id }, { additionalProperties: false });
 export type VolumeIdArgs = Static<typeof VolumeIdArgs>;
 
-export const CreateSnapshotArgs = Type.Object({ volume_id: Id, snapshot_id: Id }, { additionalProperties: false });
+export const CreateSnapshotArgs = Type.Object(
+  { volume_id: Id, snapshot_id: Id },
+  { additionalProperties: false },
+);
 export type CreateSnapshotArgs = Static<typeof CreateSnapshotArgs>;
 
 export const SnapshotIdArgs = Type.Object({ snapshot_id: Id }, { additionalProperties: false });
@@ -31,7 +34,10 @@ export const ExtendVolumeArgs = Type.Object(
 );
 export type ExtendVolumeArgs = Static<typeof ExtendVolumeArgs>;
 
-export const ConnectionArgs = Type.Object({ volume_id: Id, connector: Connector }, { additionalProperties: false });
+export const ConnectionArgs = Type.Object(
+  { volume_id: Id, connector: Connector },
+  { additionalProperties: false },
+);
 export type ConnectionArgs = Static<typeof ConnectionArgs>;
 
 export const AttachVolumeArgs = Type.Object(

@@ -16,10 +16,10 @@ import {
   type Store,
   silentLogger,
 } from '@stratus/core';
-import Value from 'typebox/value';
 import { FakeVolumeConfig, FakeVolumeDriver, volume as fakeVolumeManifest } from '@stratus/driver-fake';
-import volumePlugin, { type VolumeApiOptions, type VolumeManager, volumeMigrations } from '../src/index.js';
+import Value from 'typebox/value';
 import { VolumeApi } from '../src/client.js';
+import volumePlugin, { type VolumeApiOptions, type VolumeManager, volumeMigrations } from '../src/index.js';
 
 export const projectA = new RequestContext({ userId: 'alice', projectId: 'project-a', roles: ['member'] });
 export const projectB = new RequestContext({ userId: 'bob', projectId: 'project-b', roles: ['member'] });
@@ -36,7 +36,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -173,7 +174,9 @@ export async function snapshotStatus(cluster: Cluster, id: string, statuses: rea
 }
 
 /** The StratusError code a promise rejects with (fails the test when it resolves). */
-export async function rejectionOf(promise: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
   try {
     await promise;
   } catch (error) {

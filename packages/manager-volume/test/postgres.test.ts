@@ -62,10 +62,15 @@ describe('VolumeManager end to end on PostgreSQL', function () {
 
     const info = await c.api.initializeConnection(projectA, created.id, { host: 'compute-1' });
     expect(info.driverVolumeType).to.equal('iscsi');
-    expect(await c.api.attach(projectA, created.id, { instanceId: 'i-1', mountpoint: '/dev/vdb' })).to.include({
+    expect(
+      await c.api.attach(projectA, created.id, { instanceId: 'i-1', mountpoint: '/dev/vdb' }),
+    ).to.include({
       status: 'in-use',
     });
-    expect(await c.api.detach(projectA, created.id)).to.include({ status: 'available', attachStatus: 'detached' });
+    expect(await c.api.detach(projectA, created.id)).to.include({
+      status: 'available',
+      attachStatus: 'detached',
+    });
 
     await c.api.delete(projectA, created.id);
     const gone = await volumeStatus(c, created.id, ['deleted', 'error_deleting']);
@@ -84,7 +89,9 @@ describe('VolumeManager end to end on PostgreSQL', function () {
     fakeOf(service).faults.clear();
     await volumeStatus(c, id, ['deleted']);
 
-    const creates = await Promise.allSettled(Array.from({ length: 14 }, () => c.api.create(projectA, { size: 1 })));
+    const creates = await Promise.allSettled(
+      Array.from({ length: 14 }, () => c.api.create(projectA, { size: 1 })),
+    );
     expect(creates.filter((r) => r.status === 'fulfilled')).to.have.length(10);
     expect(await c.api.list(projectA)).to.have.length(10);
   });

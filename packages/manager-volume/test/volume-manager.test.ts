@@ -33,12 +33,23 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
     it('creates a volume: creating, then available on the host that took it, exported on the backend', async () => {
       const service = await cluster.startHost('st-1');
       const created = await cluster.api.create(projectA, { size: 2, name: 'data' });
-      expect(created).to.include({ status: 'creating', sizeGiB: 2, name: 'data', projectId: 'project-a', userId: 'alice' });
+      expect(created).to.include({
+        status: 'creating',
+        sizeGiB: 2,
+        name: 'data',
+        projectId: 'project-a',
+        userId: 'alice',
+      });
       expect(created.host).to.equal(null);
       expect(created.createdAt).to.be.instanceOf(Date);
 
       const ready = await volumeStatus(cluster, created.id, ['available', 'error']);
-      expect(ready).to.include({ status: 'available', host: 'st-1', attachStatus: 'detached', errorReason: null });
+      expect(ready).to.include({
+        status: 'available',
+        host: 'st-1',
+        attachStatus: 'detached',
+        errorReason: null,
+      });
       expect(ready.providerLocation).to.match(/ iqn\.2010-10\.org\.openstack:volume-/);
       expect(ready).to.not.have.property('providerAuth');
       const backend = fakeOf(service).inspectVolume(`volume-${created.id}`);
@@ -90,7 +101,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const service = await cluster.startHost('st-1');
       const { id } = await cluster.api.create(projectA, { size: 1 });
       const before = await volumeStatus(cluster, id, ['available']);
-      const result = await cluster.rpc.call(admin, { topic: 'volume', host: 'st-1' }, 'create_volume', { volume_id: id });
+      const result = await cluster.rpc.call(admin, { topic: 'volume', host: 'st-1' }, 'create_volume', {
+        volume_id: id,
+      });
       expect(result).to.equal(id);
       const after = await cluster.api.get(projectA, id);
       expect(after.providerLocation).to.equal(before.providerLocation);
@@ -191,7 +204,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
 
       await cluster.api.delete(projectA, copy);
       await cluster.api.deleteSnapshot(projectA, snap.id);
-      expect((await snapshotStatus(cluster, snap.id, ['deleted', 'error_deleting'])).status).to.equal('deleted');
+      expect((await snapshotStatus(cluster, snap.id, ['deleted', 'error_deleting'])).status).to.equal(
+        'deleted',
+      );
       expect((await rejectionOf(cluster.api.getSnapshot(projectA, snap.id))).code).to.equal('NOT_FOUND');
       await cluster.api.delete(projectA, source);
       expect((await volumeStatus(cluster, source, ['deleted', 'error_deleting'])).status).to.equal('deleted');
@@ -219,9 +234,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const failed = await snapshotStatus(cluster, snap.id, ['available', 'error']);
       expect(failed.status).to.equal('error');
       expect(failed.errorReason).to.match(/failNext/);
-      expect((await cluster.api.listSnapshots(projectA, { volumeId: id, status: 'error' })).map((s) => s.id)).to.deep.equal([
-        snap.id,
-      ]);
+      expect(
+        (await cluster.api.listSnapshots(projectA, { volumeId: id, status: 'error' })).map((s) => s.id),
+      ).to.deep.equal([snap.id]);
     });
   });
 
@@ -256,20 +271,36 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
 
       const info = await cluster.api.initializeConnection(projectA, id, connector);
       expect(info.driverVolumeType).to.equal('iscsi');
-      expect(info.data).to.include({ targetIqn: `iqn.2010-10.org.openstack:volume-${id}`, targetLun: 1, authMethod: 'CHAP' });
+      expect(info.data).to.include({
+        targetIqn: `iqn.2010-10.org.openstack:volume-${id}`,
+        targetLun: 1,
+        authMethod: 'CHAP',
+      });
       expect(fakeOf(service).inspectVolume(`volume-${id}`)?.connectors).to.deep.equal([connector]);
 
       const attached = await cluster.api.attach(projectA, id, { instanceId: 'i-42', mountpoint: '/dev/vdb' });
-      expect(attached).to.include({ status: 'in-use', attachStatus: 'attached', instanceId: 'i-42', mountpoint: '/dev/vdb' });
+      expect(attached).to.include({
+        status: 'in-use',
+        attachStatus: 'attached',
+        instanceId: 'i-42',
+        mountpoint: '/dev/vdb',
+      });
 
-      const again = await rejectionOf(cluster.api.attach(projectA, id, { instanceId: 'i-43', mountpoint: '/dev/vdc' }));
+      const again = await rejectionOf(
+        cluster.api.attach(projectA, id, { instanceId: 'i-43', mountpoint: '/dev/vdc' }),
+      );
       expect(again.code).to.equal('INVALID_STATE');
       const refused = await rejectionOf(cluster.api.delete(projectA, id));
       expect(refused.code).to.equal('INVALID_STATE');
       expect(refused.message).to.match(/detach/);
 
       const detached = await cluster.api.detach(projectA, id);
-      expect(detached).to.include({ status: 'available', attachStatus: 'detached', instanceId: null, mountpoint: null });
+      expect(detached).to.include({
+        status: 'available',
+        attachStatus: 'detached',
+        instanceId: null,
+        mountpoint: null,
+      });
       await cluster.api.terminateConnection(projectA, id, connector);
       expect(fakeOf(service).inspectVolume(`volume-${id}`)?.connectors).to.deep.equal([]);
       expect((await rejectionOf(cluster.api.detach(projectA, id))).code).to.equal('INVALID_STATE');
@@ -285,7 +316,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
         rpc: cluster.rpc,
         callTimeoutMs: 50,
       });
-      const error = await rejectionOf(short.attach(projectA, id, { instanceId: 'i-1', mountpoint: '/dev/vdb' }));
+      const error = await rejectionOf(
+        short.attach(projectA, id, { instanceId: 'i-1', mountpoint: '/dev/vdb' }),
+      );
       expect(error.code).to.equal('TIMEOUT');
       expect(await cluster.api.get(projectA, id)).to.include({ status: 'available', instanceId: null });
     });
@@ -294,10 +327,14 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       await cluster.startHost('st-1');
       const { id } = await cluster.api.create(projectA, { size: 1 });
       await volumeStatus(cluster, id, ['available']);
-      const badConnector = await rejectionOf(cluster.api.initializeConnection(projectA, id, { initiator: 'x' } as never));
+      const badConnector = await rejectionOf(
+        cluster.api.initializeConnection(projectA, id, { initiator: 'x' } as never),
+      );
       expect(badConnector.code).to.equal('INVALID_INPUT');
       expect(badConnector.message).to.match(/\/connector\/host/);
-      const badMount = await rejectionOf(cluster.api.attach(projectA, id, { instanceId: 'i-1', mountpoint: 'vdb' }));
+      const badMount = await rejectionOf(
+        cluster.api.attach(projectA, id, { instanceId: 'i-1', mountpoint: 'vdb' }),
+      );
       expect(badMount.code).to.equal('INVALID_INPUT');
       expect(badMount.message).to.match(/\/mountpoint/);
     });
@@ -309,13 +346,20 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const { id } = await cluster.api.create(projectA, { size: 1 });
       await volumeStatus(cluster, id, ['available']);
       fakeOf(service).faults.hangNext('removeExport');
-      const results = await Promise.allSettled([cluster.api.delete(projectA, id), cluster.api.delete(projectA, id)]);
+      const results = await Promise.allSettled([
+        cluster.api.delete(projectA, id),
+        cluster.api.delete(projectA, id),
+      ]);
       const fulfilled = results.filter((r) => r.status === 'fulfilled');
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(fulfilled).to.have.length(1);
       expect(rejected).to.have.length(1);
       expect(StratusError.is(rejected[0]?.reason, 'INVALID_STATE')).to.equal(true);
-      await waitFor(async () => fakeOf(service).faults.hangingCount, (n) => n === 1, 'removeExport to hang');
+      await waitFor(
+        async () => fakeOf(service).faults.hangingCount,
+        (n) => n === 1,
+        'removeExport to hang',
+      );
       fakeOf(service).faults.releaseHangs();
       expect((await volumeStatus(cluster, id, ['deleted', 'error_deleting'])).status).to.equal('deleted');
       expect(fakeOf(service).calls.filter((c) => c.method === 'deleteVolume')).to.have.length(1);
@@ -336,7 +380,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
         const results = await Promise.allSettled(ops);
         const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
         expect(rejected, `round ${round}`).to.have.length(1);
-        expect(StratusError.is(rejected[0]?.reason, 'INVALID_STATE'), String(rejected[0]?.reason)).to.equal(true);
+        expect(StratusError.is(rejected[0]?.reason, 'INVALID_STATE'), String(rejected[0]?.reason)).to.equal(
+          true,
+        );
         fakeOf(service).faults.clear();
         const final = await volumeStatus(cluster, id, ['in-use', 'deleted']);
         if (final.status === 'in-use') await cluster.api.detach(projectA, id);
@@ -349,7 +395,10 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       await cluster.startHost('st-1');
       const { id } = await cluster.api.create(projectA, { size: 1 });
       await volumeStatus(cluster, id, ['available']);
-      const results = await Promise.allSettled([cluster.api.createSnapshot(projectA, id), cluster.api.delete(projectA, id)]);
+      const results = await Promise.allSettled([
+        cluster.api.createSnapshot(projectA, id),
+        cluster.api.delete(projectA, id),
+      ]);
       expect(results.filter((r) => r.status === 'rejected')).to.have.length(1);
       const snaps = await cluster.api.listSnapshots(admin, { volumeId: id });
       const volume = await volumeStatus(cluster, id, ['available', 'deleted']);
@@ -365,7 +414,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const first = await cluster.api.create(projectA, { size: 3 });
       const tooBig = await rejectionOf(cluster.api.create(projectA, { size: 3 }));
       expect(tooBig.code).to.equal('QUOTA_EXCEEDED');
-      expect(tooBig.message).to.match(/gigabytes/).and.match(/3 GiB in use of a limit of 5/);
+      expect(tooBig.message)
+        .to.match(/gigabytes/)
+        .and.match(/3 GiB in use of a limit of 5/);
       await cluster.api.create(projectA, { size: 2 });
       const tooMany = await rejectionOf(cluster.api.create(projectA, { size: 1 }));
       expect(tooMany.code).to.equal('QUOTA_EXCEEDED');
@@ -376,13 +427,17 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       await volumeStatus(cluster, first.id, ['available']);
       expect((await rejectionOf(cluster.api.extend(projectA, first.id, 4))).code).to.equal('QUOTA_EXCEEDED');
       await cluster.api.createSnapshot(projectA, first.id);
-      expect((await rejectionOf(cluster.api.createSnapshot(projectA, first.id))).code).to.equal('QUOTA_EXCEEDED');
+      expect((await rejectionOf(cluster.api.createSnapshot(projectA, first.id))).code).to.equal(
+        'QUOTA_EXCEEDED',
+      );
     });
 
     it('concurrent creates never exceed the quota', async () => {
       await cluster.close();
       cluster = await Cluster.open({ api: { quotas: { volumes: 3 } } });
-      const results = await Promise.allSettled(Array.from({ length: 8 }, () => cluster.api.create(projectA, { size: 1 })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, () => cluster.api.create(projectA, { size: 1 })),
+      );
       expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(3);
       expect(await cluster.api.list(projectA)).to.have.length(3);
     });
@@ -405,7 +460,10 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       }
       expect(await cluster.api.list(projectB)).to.deep.equal([]);
       await cluster.api.create(projectB, { size: 1 });
-      expect((await cluster.api.list(admin)).map((v) => v.projectId).sort()).to.deep.equal(['project-a', 'project-b']);
+      expect((await cluster.api.list(admin)).map((v) => v.projectId).sort()).to.deep.equal([
+        'project-a',
+        'project-b',
+      ]);
       expect((await cluster.api.get(admin, id)).id).to.equal(id);
       const noProject = new RequestContext({ userId: 'x', projectId: null });
       expect((await rejectionOf(cluster.api.create(noProject, { size: 1 }))).code).to.equal('FORBIDDEN');
@@ -420,8 +478,12 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       expect([...first, ...second, ...third].map((v) => v.id).sort()).to.deep.equal([...ids].sort());
       expect(third).to.have.length(1);
       expect(await cluster.api.list(projectA, { status: 'available' })).to.deep.equal([]);
-      expect((await rejectionOf(cluster.api.list(projectA, { marker: 'nope' }))).code).to.equal('INVALID_INPUT');
-      expect((await rejectionOf(cluster.api.list(projectA, { status: 'bogus' as never }))).code).to.equal('INVALID_INPUT');
+      expect((await rejectionOf(cluster.api.list(projectA, { marker: 'nope' }))).code).to.equal(
+        'INVALID_INPUT',
+      );
+      expect((await rejectionOf(cluster.api.list(projectA, { status: 'bogus' as never }))).code).to.equal(
+        'INVALID_INPUT',
+      );
     });
   });
 
@@ -432,12 +494,18 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const wrongType = await rejectionOf(cluster.rpc.call(admin, target, 'create_volume', { volume_id: 5 }));
       expect(wrongType.code).to.equal('INVALID_INPUT');
       expect(wrongType.message).to.match(/\/volume_id/);
-      const extra = await rejectionOf(cluster.rpc.call(admin, target, 'extend_volume', { volume_id: 'v', new_size: 2, x: 1 }));
+      const extra = await rejectionOf(
+        cluster.rpc.call(admin, target, 'extend_volume', { volume_id: 'v', new_size: 2, x: 1 }),
+      );
       expect(extra.code).to.equal('INVALID_INPUT');
       expect(extra.message).to.match(/\/x/);
       // Deleting what is not there is done already (idempotent).
-      expect(await cluster.rpc.call(admin, target, 'delete_volume', { volume_id: 'no-such' })).to.equal(undefined);
-      const notFound = await rejectionOf(cluster.rpc.call(admin, target, 'initialize_connection', { volume_id: 'nope', connector }));
+      expect(await cluster.rpc.call(admin, target, 'delete_volume', { volume_id: 'no-such' })).to.equal(
+        undefined,
+      );
+      const notFound = await rejectionOf(
+        cluster.rpc.call(admin, target, 'initialize_connection', { volume_id: 'nope', connector }),
+      );
       expect(notFound.code).to.equal('NOT_FOUND');
       const { id } = await cluster.api.create(projectA, { size: 1 });
       expect((await volumeStatus(cluster, id, ['available'])).status).to.equal('available');
@@ -447,7 +515,11 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const service = await cluster.startHost('st-1', { driverConfig: { capacityGiB: 50 } });
       const registry = new ServiceRegistry(cluster.store);
       const [record] = await registry.list({ topic: 'volume' });
-      expect(record?.capabilities).to.include({ totalCapacityGiB: 50, freeCapacityGiB: 50, provisionedCapacityGiB: 0 });
+      expect(record?.capabilities).to.include({
+        totalCapacityGiB: 50,
+        freeCapacityGiB: 50,
+        provisionedCapacityGiB: 0,
+      });
       const { id } = await cluster.api.create(projectA, { size: 7 });
       await volumeStatus(cluster, id, ['available']);
       await service.reportState();
@@ -460,7 +532,11 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const first = await cluster.startHost('st-1');
       fakeOf(first).faults.hangNext('createVolume');
       const { id } = await cluster.api.create(projectA, { size: 1 });
-      await waitFor(async () => fakeOf(first).faults.hangingCount, (n) => n === 1, 'createVolume to hang');
+      await waitFor(
+        async () => fakeOf(first).faults.hangingCount,
+        (n) => n === 1,
+        'createVolume to hang',
+      );
       await first.kill();
       expect(await cluster.api.get(projectA, id)).to.include({ status: 'creating', host: 'st-1' });
 
@@ -483,17 +559,26 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       await cluster.api.delete(projectA, toDelete);
       await cluster.api.extend(projectA, toExtend, 2);
       await cluster.api.deleteSnapshot(projectA, snap.id);
-      await waitFor(async () => driver.faults.hangingCount, (n) => n === 3, 'three calls to hang');
+      await waitFor(
+        async () => driver.faults.hangingCount,
+        (n) => n === 3,
+        'three calls to hang',
+      );
       await first.stop();
       driver.faults.releaseHangs(new Error('process died'));
       driver.clearCalls();
 
       await cluster.startHost('st-1', { driver });
-      expect(await cluster.api.get(projectA, toDelete)).to.include({ status: 'error_deleting', errorReason: INTERRUPTED_REASON });
+      expect(await cluster.api.get(projectA, toDelete)).to.include({
+        status: 'error_deleting',
+        errorReason: INTERRUPTED_REASON,
+      });
       expect(await cluster.api.get(projectA, toExtend)).to.include({ status: 'error_extending', sizeGiB: 1 });
       expect(await cluster.api.getSnapshot(projectA, snap.id)).to.include({ status: 'error_deleting' });
       expect(await cluster.api.get(projectA, keep)).to.include({ status: 'available' });
-      const reexported = driver.calls.filter((c) => c.method === 'ensureExport').map((c) => (c.args[0] as { id: string }).id);
+      const reexported = driver.calls
+        .filter((c) => c.method === 'ensureExport')
+        .map((c) => (c.args[0] as { id: string }).id);
       expect(reexported).to.include.members([keep, snapped]);
     });
 

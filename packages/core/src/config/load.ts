@@ -8,7 +8,11 @@ import { ConfigInvalidError, type InvalidField } from '../errors.js';
 import { withDefaults } from '../schema.js';
 import { StratusConfig } from './schema.js';
 
-export const CONFIG_FILE_NAMES = ['stratus.config.json', 'stratus.config.yaml', 'stratus.config.yml'] as const;
+export const CONFIG_FILE_NAMES = [
+  'stratus.config.json',
+  'stratus.config.yaml',
+  'stratus.config.yml',
+] as const;
 const ENV_PREFIX = 'STRATUS_';
 
 /** Config with every default applied and every path absolute. */
@@ -87,7 +91,10 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
     parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
     throw new ConfigInvalidError(`stratus config (${file})`, [
-      { path: '/', message: `is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(cause as Error).message}` },
+      {
+        path: '/',
+        message: `is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(cause as Error).message}`,
+      },
     ]);
   }
   if (parsed === null || parsed === undefined) return {};
@@ -133,8 +140,12 @@ function schemaAt(schema: TSchema, keys: readonly string[]): TSchema | undefined
   let current: TSchema | undefined = schema;
   for (const key of keys) {
     if (!current) return undefined;
-    const s = current as { properties?: Record<string, TSchema>; patternProperties?: Record<string, TSchema> };
-    current = s.properties?.[key] ?? (s.patternProperties ? Object.values(s.patternProperties)[0] : undefined);
+    const s = current as {
+      properties?: Record<string, TSchema>;
+      patternProperties?: Record<string, TSchema>;
+    };
+    current =
+      s.properties?.[key] ?? (s.patternProperties ? Object.values(s.patternProperties)[0] : undefined);
   }
   return current;
 }
@@ -158,7 +169,13 @@ function setPath(target: Record<string, unknown>, keys: readonly string[], value
       return;
     }
     const next = node[key];
-    node = isObject(next) ? next : (node[key] = {});
+    if (isObject(next)) {
+      node = next;
+    } else {
+      const created: Record<string, unknown> = {};
+      node[key] = created;
+      node = created;
+    }
   });
 }
 

@@ -22,7 +22,10 @@ export interface PluginCheck {
  */
 export async function checkConfiguredPlugins(
   loaded: LoadedConfig,
-  driverKindOf: (service: string, manager: ResolvedPlugin<'manager'>) => PluginKind | undefined = defaultDriverKind,
+  driverKindOf: (
+    service: string,
+    manager: ResolvedPlugin<'manager'>,
+  ) => PluginKind | undefined = defaultDriverKind,
 ): Promise<PluginCheck[]> {
   const { config, root } = loaded;
   const checks: PluginCheck[] = [];

@@ -5,10 +5,13 @@ export const PluginRef = Type.Object(
   {
     plugin: Type.String({
       minLength: 1,
-      description: 'Package name (e.g. "@stratus/driver-lvm"), "package#export", or a path relative to the config file',
+      description:
+        'Package name (e.g. "@stratus/driver-lvm"), "package#export", or a path relative to the config file',
     }),
     config: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's own settings; see its README" }),
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "The plugin's own settings; see its README",
+      }),
     ),
   },
   { additionalProperties: false },
@@ -21,7 +24,10 @@ export const ServiceConfig = Type.Object(
     manager: PluginRef,
     driver: Type.Optional(PluginRef),
     topic: Type.Optional(
-      Type.String({ pattern: '^[a-z][a-z0-9_-]*$', description: "RPC topic; defaults to the service's name" }),
+      Type.String({
+        pattern: '^[a-z][a-z0-9_-]*$',
+        description: "RPC topic; defaults to the service's name",
+      }),
     ),
     enabled: Type.Optional(
       Type.Boolean({ description: 'Started by `stratus up` and the Launcher unless false (default true)' }),
@@ -51,7 +57,8 @@ export const StratusConfig = Type.Object(
     host: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,253}$',
-        description: "This host's name in the service registry and its direct RPC queues; defaults to the OS hostname",
+        description:
+          "This host's name in the service registry and its direct RPC queues; defaults to the OS hostname",
       }),
     ),
     dataDir: Type.String({
@@ -63,7 +70,8 @@ export const StratusConfig = Type.Object(
         url: Type.Optional(
           Type.String({
             pattern: '^(sqlite:|postgres://|postgresql://)',
-            description: 'sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db; default sqlite:<dataDir>/stratus.db',
+            description:
+              'sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db; default sqlite:<dataDir>/stratus.db',
           }),
         ),
       },
@@ -96,7 +104,11 @@ export const StratusConfig = Type.Object(
       default: 30,
       description: 'Seconds stop() waits for in-flight requests',
     }),
-    rpcResponseTimeout: Type.Number({ minimum: 0.01, default: 60, description: 'Seconds an RPC call waits for its reply' }),
+    rpcResponseTimeout: Type.Number({
+      minimum: 0.01,
+      default: 60,
+      description: 'Seconds an RPC call waits for its reply',
+    }),
     maxConcurrency: Type.Integer({
       minimum: 1,
       default: 64,
@@ -104,7 +116,8 @@ export const StratusConfig = Type.Object(
     }),
     rootHelper: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: 'argv prefix for commands drivers run as root, e.g. ["sudo", "-n"]; empty when already root',
+      description:
+        'argv prefix for commands drivers run as root, e.g. ["sudo", "-n"]; empty when already root',
     }),
     services: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]*$' }), ServiceConfig, {
       default: {},

@@ -81,8 +81,16 @@ export abstract class ComputeDriver extends Driver {
   abstract listInstances(): Promise<string[]>;
   abstract getConsoleOutput(instance: InstanceSpec): Promise<string>;
   /** Connect the volume described by `connectionInfo` at `mountpoint` (e.g. `/dev/vdb`). */
-  abstract attachVolume(instance: InstanceSpec, connectionInfo: ConnectionInfo, mountpoint: string): Promise<void>;
+  abstract attachVolume(
+    instance: InstanceSpec,
+    connectionInfo: ConnectionInfo,
+    mountpoint: string,
+  ): Promise<void>;
   /** Disconnect it. Detaching a volume that is not attached succeeds. */
-  abstract detachVolume(instance: InstanceSpec, connectionInfo: ConnectionInfo, mountpoint: string): Promise<void>;
+  abstract detachVolume(
+    instance: InstanceSpec,
+    connectionInfo: ConnectionInfo,
+    mountpoint: string,
+  ): Promise<void>;
   abstract getAvailableResources(): Promise<AvailableResources>;
 }

@@ -289,7 +289,7 @@ function runOnce(argv: readonly string[], options: OnceOptions): Promise<Outcome
         shell: false,
         env: options.env,
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         windowsHide: true,
       });
     } catch (e) {

@@ -1,6 +1,5 @@
 import type { ResolvedConfig } from '../config/load.js';
-import type { PluginEnv } from '../contracts/driver.js';
-import type { Driver } from '../contracts/driver.js';
+import type { Driver, PluginEnv } from '../contracts/driver.js';
 import type { RpcClient } from '../rpc/client.js';
 import type { EndpointTable } from '../rpc/endpoints.js';
 import type { PeriodicTaskTable } from '../service/periodic.js';
@@ -46,7 +45,9 @@ export abstract class Manager<D extends Driver = Driver> {
   /** The configured driver; throws when the service's config names none. */
   get driver(): D {
     if (!this.env.driver) {
-      throw new Error(`${this.constructor.name} needs a driver: name one in services.${this.env.service}.driver`);
+      throw new Error(
+        `${this.constructor.name} needs a driver: name one in services.${this.env.service}.driver`,
+      );
     }
     return this.env.driver as D;
   }

@@ -39,5 +39,7 @@ export function definePlugin<const K extends PluginKind, C extends TSchema, I>(
 
 /** True for manifests made by definePlugin (from any copy of core). */
 export function isBrandedManifest(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PLUGIN_BRAND] === true;
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PLUGIN_BRAND] === true
+  );
 }

@@ -84,7 +84,9 @@ export function parsePluginConfig<K extends PluginKind>(
 ): unknown {
   if (!manifest.config) {
     if (raw !== undefined && !(isPlainObject(raw) && Object.keys(raw).length === 0)) {
-      throw new ConfigInvalidError(manifest.name, [{ path: at || '/', message: 'this plugin takes no config' }]);
+      throw new ConfigInvalidError(manifest.name, [
+        { path: at || '/', message: 'this plugin takes no config' },
+      ]);
     }
     return {};
   }
@@ -116,7 +118,11 @@ export async function createPlugin<K extends PluginKind, I = unknown>(
 }
 
 /** The manifest's shape, kind and contract, checked in that order. */
-export function checkManifest<K extends PluginKind>(value: unknown, kind: K, spec: string): PluginManifest<K> {
+export function checkManifest<K extends PluginKind>(
+  value: unknown,
+  kind: K,
+  spec: string,
+): PluginManifest<K> {
   const reason = shapeProblem(value);
   if (reason) throw new PluginInvalidError(spec, reason);
   const manifest = value as PluginManifest;
@@ -139,7 +145,8 @@ function shapeProblem(value: unknown): string | undefined {
     return `the manifest's "contract" ${JSON.stringify(m.contract)} is not a semver range such as "^1.0.0"`;
   }
   if (typeof m.create !== 'function') return 'the manifest has no create() function';
-  if (m.config !== undefined && !isPlainObject(m.config)) return 'the manifest\'s "config" is not a typebox schema';
+  if (m.config !== undefined && !isPlainObject(m.config))
+    return 'the manifest\'s "config" is not a typebox schema';
   return undefined;
 }
 
@@ -167,9 +174,14 @@ function pickManifest(
   const ofKind = exported.filter((m) => isPlainObject(m) && (m as { kind?: unknown }).kind === kind);
   if (ofKind.length === 1) return ofKind[0];
   if (ofKind.length > 1) {
-    throw new PluginInvalidError(spec, `it exports ${ofKind.length} ${kind} manifests; name one with "${spec}#export"`);
+    throw new PluginInvalidError(
+      spec,
+      `it exports ${ofKind.length} ${kind} manifests; name one with "${spec}#export"`,
+    );
   }
-  const kinds = exported.map((m) => (isPlainObject(m) ? String((m as { kind?: unknown }).kind) : describe(m)));
+  const kinds = exported.map((m) =>
+    isPlainObject(m) ? String((m as { kind?: unknown }).kind) : describe(m),
+  );
   throw new PluginKindMismatchError(spec, kind, kinds.join(' and ') || 'an empty list');
 }
 
@@ -177,7 +189,9 @@ function pickManifest(
 function locate(spec: string, specifier: string, root: string): string {
   const absoluteRoot = path.resolve(root);
   if (isPathLike(specifier)) {
-    const file = specifier.startsWith('file:') ? fileURLToPath(specifier) : path.resolve(absoluteRoot, specifier);
+    const file = specifier.startsWith('file:')
+      ? fileURLToPath(specifier)
+      : path.resolve(absoluteRoot, specifier);
     // A file URL resolves whether or not the file exists.
     if (!existsSync(file)) throw new PluginNotFoundError(spec, absoluteRoot, { file });
     return pathToFileURL(file).href;

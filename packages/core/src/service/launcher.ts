@@ -103,11 +103,18 @@ export class Launcher {
       for (const service of this.#options.services) service.reload(settings);
       this.#options.logger.level = settings.log.level;
       this.#options.logger.info(
-        { level: settings.log.level, reportInterval: settings.reportInterval, periodicInterval: settings.periodicInterval },
+        {
+          level: settings.log.level,
+          reportInterval: settings.reportInterval,
+          periodicInterval: settings.periodicInterval,
+        },
         'configuration reloaded',
       );
     } catch (err) {
-      this.#options.logger.error({ err }, 'reloading the configuration failed; the previous one stays in force');
+      this.#options.logger.error(
+        { err },
+        'reloading the configuration failed; the previous one stays in force',
+      );
     }
   }
 

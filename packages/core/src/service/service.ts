@@ -2,11 +2,11 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { PluginRef } from '../config/schema.js';
 import type { Driver } from '../contracts/driver.js';
 import type { Transport } from '../contracts/transport.js';
+import type { PluginKind } from '../contracts/versions.js';
 import { InvalidInputError } from '../errors.js';
 import { Executor } from '../exec/executor.js';
 import type { Logger } from '../log/logger.js';
 import type { Manager, ManagerEnv } from '../manager/manager.js';
-import type { PluginKind } from '../contracts/versions.js';
 import type { PluginManifest } from '../plugin/manifest.js';
 import { createPlugin, type PluginSpec, resolvePlugin } from '../plugin/resolve.js';
 import { RpcClient } from '../rpc/client.js';
@@ -211,7 +211,10 @@ export class Service {
       this.#periodic.start();
 
       this.#state = 'running';
-      this.logger.info({ topic: this.topic, rpcVersion: manager.rpcVersion }, `${this.binary} is ready on ${this.host}`);
+      this.logger.info(
+        { topic: this.topic, rpcVersion: manager.rpcVersion },
+        `${this.binary} is ready on ${this.host}`,
+      );
     } catch (error) {
       this.#state = 'failed';
       this.logger.error({ err: error }, `${this.binary} failed to start`);

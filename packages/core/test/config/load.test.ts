@@ -43,7 +43,7 @@ describe('loadConfig', () => {
     expect(config.services).to.deep.equal({});
   });
 
-  it('reads stratus.config.yaml and resolves dataDir against the file\'s folder', async () => {
+  it("reads stratus.config.yaml and resolves dataDir against the file's folder", async () => {
     const sub = path.join(dir, 'etc');
     await mkdir(sub);
     await writeFile(
@@ -73,7 +73,11 @@ describe('loadConfig', () => {
     );
     const { config } = await loadConfig({
       cwd: dir,
-      env: { STRATUS_HOST: 'from-env', STRATUS_REPORT_INTERVAL: '7', STRATUS_DATABASE__URL: 'postgres://x@h/db' },
+      env: {
+        STRATUS_HOST: 'from-env',
+        STRATUS_REPORT_INTERVAL: '7',
+        STRATUS_DATABASE__URL: 'postgres://x@h/db',
+      },
       overrides: { host: 'from-flag' },
     });
     expect(config.host).to.equal('from-flag');
@@ -89,12 +93,17 @@ describe('loadConfig', () => {
   });
 
   it('ignores STRATUS_* variables that name no config key', () => {
-    expect(configFromEnv({ STRATUS_TEST_PG_URL: 'postgres://x', STRATUS_CONFIG: 'a' }).values).to.deep.equal({});
+    expect(configFromEnv({ STRATUS_TEST_PG_URL: 'postgres://x', STRATUS_CONFIG: 'a' }).values).to.deep.equal(
+      {},
+    );
   });
 
   it('reports a malformed JSON env value with its path', async () => {
     const error = await configError(loadConfig({ cwd: dir, env: { STRATUS_REPORT_INTERVAL: 'ten' } }));
-    expect(error.issues).to.deep.include({ path: '/reportInterval', message: 'STRATUS_REPORT_INTERVAL is not valid JSON: ten' });
+    expect(error.issues).to.deep.include({
+      path: '/reportInterval',
+      message: 'STRATUS_REPORT_INTERVAL is not valid JSON: ten',
+    });
   });
 
   it('rejects an invalid config listing every problem at once', async () => {
@@ -109,7 +118,12 @@ describe('loadConfig', () => {
     );
     const error = await configError(loadConfig({ cwd: dir, env: {} }));
     const paths = error.issues.map((i) => i.path);
-    expect(paths).to.include.members(['/reportInterval', '/dataDirectory', '/database/url', '/services/volume/manager']);
+    expect(paths).to.include.members([
+      '/reportInterval',
+      '/dataDirectory',
+      '/database/url',
+      '/services/volume/manager',
+    ]);
     expect(error.message).to.contain(path.join(dir, 'stratus.config.json'));
   });
 
@@ -125,7 +139,10 @@ describe('loadConfig', () => {
   });
 
   it('ignores prototype keys in overrides', async () => {
-    const overrides = JSON.parse('{"__proto__": {"polluted": true}, "host": "h1"}') as Record<string, unknown>;
+    const overrides = JSON.parse('{"__proto__": {"polluted": true}, "host": "h1"}') as Record<
+      string,
+      unknown
+    >;
     const { config } = await loadConfig({ cwd: dir, env: {}, overrides });
     expect(config.host).to.equal('h1');
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
@@ -148,7 +165,12 @@ describe('checkConfiguredPlugins', () => {
           name: 'fixture-driver',
           kind: 'volume-driver',
           contract: '^1.0.0',
-          config: { type: 'object', properties: { vg: { type: 'string' } }, required: ['vg'], additionalProperties: false },
+          config: {
+            type: 'object',
+            properties: { vg: { type: 'string' } },
+            required: ['vg'],
+            additionalProperties: false,
+          },
         }),
       },
       {
@@ -161,8 +183,14 @@ describe('checkConfiguredPlugins', () => {
         path.join(app.root, 'stratus.config.json'),
         JSON.stringify({
           services: {
-            good: { manager: { plugin: 'fixture-manager' }, driver: { plugin: 'fixture-driver', config: { vg: 'v' } } },
-            bad: { manager: { plugin: 'fixture-manager' }, driver: { plugin: 'fixture-driver', config: { vg: 3 } } },
+            good: {
+              manager: { plugin: 'fixture-manager' },
+              driver: { plugin: 'fixture-driver', config: { vg: 'v' } },
+            },
+            bad: {
+              manager: { plugin: 'fixture-manager' },
+              driver: { plugin: 'fixture-driver', config: { vg: 3 } },
+            },
             missing: { manager: { plugin: '@acme/not-installed' } },
           },
         }),

@@ -15,12 +15,24 @@ export interface FixturePackage {
  * layout: each package lives under node_modules/.pnpm/<name>@<version>/node_modules/<name>
  * and node_modules/<name> is a symlink to it.
  */
-export async function createApp(packages: readonly FixturePackage[]): Promise<{ root: string; dispose(): Promise<void> }> {
+export async function createApp(
+  packages: readonly FixturePackage[],
+): Promise<{ root: string; dispose(): Promise<void> }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'stratus-app-'));
-  await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'fixture-app', private: true, type: 'module' }));
+  await writeFile(
+    path.join(root, 'package.json'),
+    JSON.stringify({ name: 'fixture-app', private: true, type: 'module' }),
+  );
   for (const pkg of packages) {
     const version = pkg.version ?? '1.0.0';
-    const storeDir = path.join(root, 'node_modules', '.pnpm', `${pkg.name.replace('/', '+')}@${version}`, 'node_modules', pkg.name);
+    const storeDir = path.join(
+      root,
+      'node_modules',
+      '.pnpm',
+      `${pkg.name.replace('/', '+')}@${version}`,
+      'node_modules',
+      pkg.name,
+    );
     await mkdir(storeDir, { recursive: true });
     await writeFile(
       path.join(storeDir, 'package.json'),

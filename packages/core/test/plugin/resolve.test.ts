@@ -115,7 +115,9 @@ describe('resolvePlugin', () => {
   });
 
   it('fails with PLUGIN_NOT_FOUND and the pnpm add line when the package is not installed', async () => {
-    const error = await rejection(resolvePlugin('@acme/stratus-driver-missing', 'volume-driver', { root: app.root }));
+    const error = await rejection(
+      resolvePlugin('@acme/stratus-driver-missing', 'volume-driver', { root: app.root }),
+    );
     expect(error.code).to.equal('PLUGIN_NOT_FOUND');
     expect(error.message).to.contain('pnpm add @acme/stratus-driver-missing');
     expect(error.message).to.contain(app.root);
@@ -133,7 +135,7 @@ describe('resolvePlugin', () => {
     expect(error.message).to.contain(`${path.join(app.root, 'nope.js')} does not exist`);
   });
 
-  it('cannot see the application\'s packages from another folder (strict layout)', async () => {
+  it("cannot see the application's packages from another folder (strict layout)", async () => {
     const error = await rejection(
       resolvePlugin('@acme/stratus-driver-x', 'volume-driver', { root: path.dirname(app.root) }),
     );
@@ -166,13 +168,15 @@ describe('resolvePlugin', () => {
   });
 
   it('fails with PLUGIN_KIND_MISMATCH naming both kinds', async () => {
-    const error = await rejection(resolvePlugin('@acme/stratus-driver-x', 'compute-driver', { root: app.root }));
+    const error = await rejection(
+      resolvePlugin('@acme/stratus-driver-x', 'compute-driver', { root: app.root }),
+    );
     expect(error.code).to.equal('PLUGIN_KIND_MISMATCH');
     expect(error.message).to.contain('is a volume-driver');
     expect(error.message).to.contain('a compute-driver was expected');
   });
 
-  it('fails with CONTRACT_MISMATCH naming the range and core\'s version', async () => {
+  it("fails with CONTRACT_MISMATCH naming the range and core's version", async () => {
     const error = await rejection(resolvePlugin('future-driver', 'volume-driver', { root: app.root }));
     expect(error.code).to.equal('CONTRACT_MISMATCH');
     expect(error.message).to.contain('^2.0.0');
@@ -214,13 +218,20 @@ describe('plugin config', () => {
       { volumeGroup: 'vg0' },
       env,
     );
-    expect(instance).to.deep.equal({ config: { volumeGroup: 'vg0', thin: false, clearSizeMiB: 0 }, host: 'st-3' });
+    expect(instance).to.deep.equal({
+      config: { volumeGroup: 'vg0', thin: false, clearSizeMiB: 0 },
+      host: 'st-3',
+    });
   });
 
   it('lists every problem with its JSON path under the given prefix, and never coerces', () => {
     let error: unknown;
     try {
-      parsePluginConfig(manifest, { thin: 'yes', clearSizeMiB: -1, extra: 1 }, '/services/volume/driver/config');
+      parsePluginConfig(
+        manifest,
+        { thin: 'yes', clearSizeMiB: -1, extra: 1 },
+        '/services/volume/driver/config',
+      );
     } catch (e) {
       error = e;
     }
@@ -241,7 +252,7 @@ describe('plugin config', () => {
     expect(parsePluginConfig(bare, {})).to.deep.equal({});
   });
 
-  it('does not change the caller\'s raw config object', () => {
+  it("does not change the caller's raw config object", () => {
     const raw = { volumeGroup: 'vg0' };
     parsePluginConfig(manifest, raw);
     expect(raw).to.deep.equal({ volumeGroup: 'vg0' });

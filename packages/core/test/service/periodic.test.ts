@@ -21,7 +21,10 @@ describe('PeriodicTaskRunner', () => {
     const immediate = sinon.spy();
     const later = sinon.spy();
     const runner = new PeriodicTaskRunner(
-      { immediate: periodicTask(immediate, { spacing: 10, runImmediately: true }), later: periodicTask(later, { spacing: 10 }) },
+      {
+        immediate: periodicTask(immediate, { spacing: 10, runImmediately: true }),
+        later: periodicTask(later, { spacing: 10 }),
+      },
       { logger: silentLogger(), defaultSpacing: 60 },
     );
     runner.start();
@@ -36,7 +39,10 @@ describe('PeriodicTaskRunner', () => {
 
   it('uses the default spacing for tasks that set none', async () => {
     const task = sinon.spy();
-    const runner = new PeriodicTaskRunner({ task: periodicTask(task) }, { logger: silentLogger(), defaultSpacing: 60 });
+    const runner = new PeriodicTaskRunner(
+      { task: periodicTask(task) },
+      { logger: silentLogger(), defaultSpacing: 60 },
+    );
     runner.start();
     await clock.tickAsync(59_999);
     expect(task.callCount).to.equal(0);
@@ -102,10 +108,13 @@ describe('PeriodicTaskRunner', () => {
       await gate.promise;
       finished = true;
     });
-    const runner = new PeriodicTaskRunner({ task: periodicTask(task, { spacing: 1, runImmediately: true }) }, {
-      logger: silentLogger(),
-      defaultSpacing: 60,
-    });
+    const runner = new PeriodicTaskRunner(
+      { task: periodicTask(task, { spacing: 1, runImmediately: true }) },
+      {
+        logger: silentLogger(),
+        defaultSpacing: 60,
+      },
+    );
     runner.start();
     await clock.tickAsync(0);
     const stopped = runner.stop();
@@ -118,7 +127,10 @@ describe('PeriodicTaskRunner', () => {
 
   it('applies a new spacing live (SIGHUP)', async () => {
     const task = sinon.spy();
-    const runner = new PeriodicTaskRunner({ task: periodicTask(task) }, { logger: silentLogger(), defaultSpacing: 60 });
+    const runner = new PeriodicTaskRunner(
+      { task: periodicTask(task) },
+      { logger: silentLogger(), defaultSpacing: 60 },
+    );
     runner.start();
     await clock.tickAsync(1_000);
     runner.setSpacing(5);

@@ -37,7 +37,8 @@ class EchoDriver extends Driver {
     this.setupCalls += 1;
   }
   override async checkForSetupError(): Promise<void> {
-    if (this.failSetupCheck) throw new InvalidStateError('volume group "vg0" does not exist: create it with vgcreate');
+    if (this.failSetupCheck)
+      throw new InvalidStateError('volume group "vg0" does not exist: create it with vgcreate');
   }
   override async close(): Promise<void> {
     this.closed = true;
@@ -51,7 +52,10 @@ class EchoManager extends Manager<EchoDriver> {
   ticks = 0;
   release?: () => void;
   readonly endpoints = {
-    echo: endpoint(Type.Object({ text: Type.String() }), (_ctx, args) => ({ echoed: args.text, host: this.host })),
+    echo: endpoint(Type.Object({ text: Type.String() }), (_ctx, args) => ({
+      echoed: args.text,
+      host: this.host,
+    })),
     slow: endpoint(Type.Object({}), async () => {
       await new Promise<void>((resolve) => {
         this.release = resolve;
@@ -60,7 +64,10 @@ class EchoManager extends Manager<EchoDriver> {
     }),
   };
   override get periodicTasks() {
-    return { tick: periodicTask(() => void (this.ticks += 1), { spacing: 0.01, runImmediately: true }) };
+    const tick = () => {
+      this.ticks += 1;
+    };
+    return { tick: periodicTask(tick, { spacing: 0.01, runImmediately: true }) };
   }
   override async initHost(): Promise<void> {
     this.initHostCalls += 1;
@@ -147,7 +154,9 @@ describe('Service', () => {
     expect(manager.initHostCalls).to.equal(1);
 
     const client = new RpcClient(await transport(), { defaultTimeoutMs: 2000 });
-    const reply = await client.call(new RequestContext(), { topic: 'echo', host: 'st-1' }, 'echo', { text: 'hi' });
+    const reply = await client.call(new RequestContext(), { topic: 'echo', host: 'st-1' }, 'echo', {
+      text: 'hi',
+    });
     expect(reply).to.deep.equal({ echoed: 'hi', host: 'st-1' });
 
     const registry = new ServiceRegistry(store);
