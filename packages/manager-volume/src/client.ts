@@ -100,7 +100,8 @@ export class VolumeApi {
 
   /**
    * Create a volume: the row is inserted `creating` and `create_volume` is cast to the topic (any
-   * volume host takes it), or, from a snapshot, to the host holding the snapshot.
+   * volume host takes it), or, from a snapshot, to the host holding the snapshot. Returns the row
+   * as written (`creating`); poll `get` for the outcome.
    * @throws InvalidInputError naming each bad field; QuotaExceededError; NotFound / InvalidState for the snapshot.
    */
   async create(ctx: RequestContext, input: CreateVolumeInput): Promise<Volume> {

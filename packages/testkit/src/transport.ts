@@ -12,7 +12,13 @@
  * long-lived broker serves the whole suite.
  */
 import { randomBytes } from 'node:crypto';
-import { StratusError, type Delivery, type Route, type Transport, type TransportMessage } from '@stratus/core';
+import {
+  type Delivery,
+  type Route,
+  StratusError,
+  type Transport,
+  type TransportMessage,
+} from '@stratus/core';
 import { expect } from 'chai';
 import { defaultRunner, type SuiteRunner } from './runner.js';
 
@@ -178,7 +184,10 @@ export function describeTransport(options: TransportSuiteOptions): void {
         await b.consume({ kind: 'topic', topic }, shared.handler, { prefetch: 10 });
         await sender.publish({ kind: 'fanout', topic }, { n: 1 });
         await sender.publish({ kind: 'fanout', topic }, { n: 2 });
-        await waitFor('2 deliveries on each fanout consumer', () => fa.received.length >= 2 && fb.received.length >= 2);
+        await waitFor(
+          '2 deliveries on each fanout consumer',
+          () => fa.received.length >= 2 && fb.received.length >= 2,
+        );
         await settle();
         expect(fa.messages()).to.deep.equal([{ n: 1 }, { n: 2 }]);
         expect(fb.messages()).to.deep.equal([{ n: 1 }, { n: 2 }]);
@@ -216,8 +225,14 @@ export function describeTransport(options: TransportSuiteOptions): void {
       it('consume() rejects a malformed route with INVALID_INPUT', async () => {
         const transport = await open();
         const bad = { kind: 'topic', topic: 'has.dot' } as Route;
-        await expectCode(transport.consume(bad, () => {}, { prefetch: 1 }), 'INVALID_INPUT');
-        await expectCode(transport.publish({ kind: 'queue', topic: 'x' } as unknown as Route, {}), 'INVALID_INPUT');
+        await expectCode(
+          transport.consume(bad, () => {}, { prefetch: 1 }),
+          'INVALID_INPUT',
+        );
+        await expectCode(
+          transport.publish({ kind: 'queue', topic: 'x' } as unknown as Route, {}),
+          'INVALID_INPUT',
+        );
       });
     });
 
@@ -255,7 +270,10 @@ export function describeTransport(options: TransportSuiteOptions): void {
       it('publish() rejects a message that is not a JSON object with INVALID_INPUT', async () => {
         const transport = await open();
         const topic = topicName();
-        await expectCode(transport.publish({ kind: 'topic', topic }, [1, 2] as unknown as TransportMessage), 'INVALID_INPUT');
+        await expectCode(
+          transport.publish({ kind: 'topic', topic }, [1, 2] as unknown as TransportMessage),
+          'INVALID_INPUT',
+        );
         const cyclic: Record<string, unknown> = {};
         cyclic.self = cyclic;
         await expectCode(transport.publish({ kind: 'topic', topic }, cyclic), 'INVALID_INPUT');
@@ -274,7 +292,9 @@ export function describeTransport(options: TransportSuiteOptions): void {
           { prefetch: 1 },
         );
         await client.publish({ kind: 'topic', topic }, { cast: true });
-        expect(await client.request({ kind: 'topic', topic }, { call: true }, { timeoutMs: waitMs })).to.deep.equal({
+        expect(
+          await client.request({ kind: 'topic', topic }, { call: true }, { timeoutMs: waitMs }),
+        ).to.deep.equal({
           ok: true,
         });
         expect(seen.map((d) => [d.message, typeof d.reply])).to.deep.equal([
@@ -294,7 +314,11 @@ export function describeTransport(options: TransportSuiteOptions): void {
         await server.consume({ kind: 'topic', topic }, answer, { prefetch: 4 });
         await server.consume({ kind: 'direct', topic, host: 'h1' }, answer, { prefetch: 4 });
         const viaTopic = await client.request({ kind: 'topic', topic }, { n: 21 }, { timeoutMs: waitMs });
-        const viaDirect = await client.request({ kind: 'direct', topic, host: 'h1' }, { n: 2 }, { timeoutMs: waitMs });
+        const viaDirect = await client.request(
+          { kind: 'direct', topic, host: 'h1' },
+          { n: 2 },
+          { timeoutMs: waitMs },
+        );
         expect(viaTopic).to.deep.equal({ doubled: 42, route: 'topic' });
         expect(viaDirect).to.deep.equal({ doubled: 4, route: 'direct' });
       });
@@ -319,7 +343,10 @@ export function describeTransport(options: TransportSuiteOptions): void {
 
       it('a request nobody answers rejects with TIMEOUT', async () => {
         const client = await open();
-        await expectCode(client.request({ kind: 'topic', topic: topicName() }, { n: 1 }, { timeoutMs: 30 }), 'TIMEOUT');
+        await expectCode(
+          client.request({ kind: 'topic', topic: topicName() }, { n: 1 }, { timeoutMs: 30 }),
+          'TIMEOUT',
+        );
       });
 
       it('a late reply is dropped and never resolves another request', async () => {
@@ -355,7 +382,11 @@ export function describeTransport(options: TransportSuiteOptions): void {
       it('request() refuses a fanout route with INVALID_INPUT', async () => {
         const client = await open();
         await expectCode(
-          client.request({ kind: 'fanout', topic: topicName() } as unknown as Route & { kind: 'topic' }, {}, { timeoutMs: 50 }),
+          client.request(
+            { kind: 'fanout', topic: topicName() } as unknown as Route & { kind: 'topic' },
+            {},
+            { timeoutMs: 50 },
+          ),
           'INVALID_INPUT',
         );
       });
@@ -406,7 +437,12 @@ export function describeTransport(options: TransportSuiteOptions): void {
           rec.releaseAll();
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        expect(rec.messages().map((m) => m.via).sort()).to.deep.equal(['direct', 'fanout', 'topic']);
+        expect(
+          rec
+            .messages()
+            .map((m) => m.via)
+            .sort(),
+        ).to.deep.equal(['direct', 'fanout', 'topic']);
         expect(rec.maxActive).to.equal(1);
       });
 
@@ -496,8 +532,14 @@ export function describeTransport(options: TransportSuiteOptions): void {
         await expectCode(pending, 'TRANSPORT_UNAVAILABLE');
         await client.close();
         await expectCode(client.publish({ kind: 'topic', topic }, {}), 'TRANSPORT_UNAVAILABLE');
-        await expectCode(client.consume({ kind: 'topic', topic }, () => {}, { prefetch: 1 }), 'TRANSPORT_UNAVAILABLE');
-        await expectCode(client.request({ kind: 'topic', topic }, {}, { timeoutMs: 50 }), 'TRANSPORT_UNAVAILABLE');
+        await expectCode(
+          client.consume({ kind: 'topic', topic }, () => {}, { prefetch: 1 }),
+          'TRANSPORT_UNAVAILABLE',
+        );
+        await expectCode(
+          client.request({ kind: 'topic', topic }, {}, { timeoutMs: 50 }),
+          'TRANSPORT_UNAVAILABLE',
+        );
       });
 
       it('connect() is idempotent', async () => {

@@ -269,10 +269,8 @@ export class RpcServer {
 
   private logFailure(log: Logger, method: string, error: unknown): void {
     if (StratusError.is(error) && error.expected) {
-      log.info(
-        { err: { type: error.name, code: error.code, message: error.message } },
-        `${method} failed: ${error.message}`,
-      );
+      // Not under `err`: pino's error serializer would attach a stack.
+      log.info({ error: { type: error.name, code: error.code } }, `${method} failed: ${error.message}`);
     } else {
       log.error({ err: error }, `${method} raised an unexpected error`);
     }
