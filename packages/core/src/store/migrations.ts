@@ -65,11 +65,14 @@ export function orderMigrationSets(sets: readonly MigrationSet[]): MigrationSet[
   const byName = new Map<string, MigrationSet>();
   const issues: InvalidField[] = [];
   for (const set of sets) {
-    if (byName.has(set.namespace)) {
+    const known = byName.get(set.namespace);
+    // The same set reached through two plugins (compute ships volume's too) is applied once.
+    if (known && known !== set) {
       issues.push({ path: `/${set.namespace}`, message: 'namespace is declared by two migration sets' });
     }
     byName.set(set.namespace, set);
   }
+  const unique = [...new Set(sets)];
   for (const set of sets) {
     for (const dep of set.dependsOn ?? []) {
       if (!byName.has(dep)) {
@@ -101,7 +104,7 @@ export function orderMigrationSets(sets: readonly MigrationSet[]): MigrationSet[
     state.set(set.namespace, 'done');
     ordered.push(set);
   };
-  for (const set of sets) visit(set, []);
+  for (const set of unique) visit(set, []);
   return ordered;
 }
 

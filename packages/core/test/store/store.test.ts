@@ -191,6 +191,27 @@ function describeStore(target: StoreTarget): void {
         expect(await tableExists(store.db, store.dialect, 'stratus_migrations')).to.equal(false);
       });
 
+      it('applies a set reached twice once, but refuses two different sets with one namespace', async () => {
+        const store = await target.open();
+        let runs = 0;
+        const shared: MigrationSet = {
+          namespace: 'shared',
+          migrations: {
+            '1': {
+              up: async () => {
+                runs += 1;
+              },
+            },
+          },
+        };
+        await migrate(store, [shared, shared]);
+        expect(runs).to.equal(1);
+        const impostor: MigrationSet = { namespace: 'shared', migrations: {} };
+        const clash = await expectReject(migrate(store, [shared, impostor]));
+        expect(clash.code).to.equal('CONFIG_INVALID');
+        expect(clash.message).to.contain('declared by two migration sets');
+      });
+
       it('rolls a failing migration back with its record, keeping earlier ones', async () => {
         const store = await target.open();
         const broken: MigrationSet = {
