@@ -30,6 +30,7 @@ import {
   AttachInput,
   CreateSnapshotInput,
   CreateVolumeInput,
+  UpdateVolumeInput,
   ListSnapshotsOptions,
   ListVolumesOptions,
   type Snapshot,
@@ -228,6 +229,29 @@ export class VolumeApi {
   /** One volume of the caller's project (any project for admin). @throws NotFoundError */
   async get(ctx: RequestContext, id: string): Promise<Volume> {
     return toVolume(await this.#volumeRow(ctx, id));
+  }
+
+  /**
+   * Rename a volume or change its description; any status but deleting. Only the row changes: the
+   * backend never sees display names.
+   * @throws InvalidInputError naming each bad field; NotFoundError
+   */
+  async update(ctx: RequestContext, id: string, input: UpdateVolumeInput): Promise<Volume> {
+    check(UpdateVolumeInput, input, 'Invalid volume update');
+    await this.#volumeRow(ctx, id);
+    const changes = {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.description !== undefined ? { description: input.description } : {}),
+    };
+    await this.#run(`update volume ${id}`, () =>
+      this.#db
+        .updateTable('volumes')
+        .set({ ...changes, updated_at: currentTimestamp(this.#store.dialect) })
+        .where('id', '=', id)
+        .where('deleted', '=', false)
+        .execute(),
+    );
+    return this.get(ctx, id);
   }
 
   /** The caller's volumes, oldest first, a page at a time (`marker` = last id of the previous page). */

@@ -97,6 +97,16 @@ export const CreateVolumeInput = Type.Object(
 );
 export type CreateVolumeInput = Static<typeof CreateVolumeInput>;
 
+/** What a volume's owner may rename: its name and description (Cinder's PUT /volumes/{id}). */
+export const UpdateVolumeInput = Type.Object(
+  {
+    name: Type.Optional(Type.Union([DisplayName, Type.Null()])),
+    description: Type.Optional(Type.Union([DisplayName, Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+export type UpdateVolumeInput = Static<typeof UpdateVolumeInput>;
+
 export const CreateSnapshotInput = Type.Object(
   {
     name: Type.Optional(DisplayName),

@@ -443,6 +443,23 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
     });
   });
 
+  describe('update', () => {
+    it('renames a volume and changes its description, within its project only', async () => {
+      await cluster.startHost('st-1');
+      const { id } = await cluster.api.create(projectA, { size: 1, name: 'old', description: 'first' });
+      await volumeStatus(cluster, id, ['available']);
+      const renamed = await cluster.api.update(projectA, id, { name: 'new' });
+      expect(renamed).to.include({ name: 'new', description: 'first', status: 'available' });
+      const cleared = await cluster.api.update(projectA, id, { description: null });
+      expect(cleared).to.include({ name: 'new', description: null });
+      expect((await rejectionOf(cluster.api.update(projectB, id, { name: 'x' }))).code).to.equal('NOT_FOUND');
+      const bad = await rejectionOf(cluster.api.update(projectA, id, { name: 'x'.repeat(256), size: 3 } as never));
+      expect(bad.code).to.equal('INVALID_INPUT');
+      expect(bad.message).to.contain('/name').and.to.contain('/size');
+      expect((await cluster.api.get(projectA, id)).name).to.equal('new');
+    });
+  });
+
   describe('projects', () => {
     it("another project's volume is NotFound; admin sees every project", async () => {
       await cluster.startHost('st-1');
