@@ -1,7 +1,6 @@
-import { RequestContext } from '@stratus/core';
+import { RequestContext, UnauthenticatedError } from '@stratus/core';
 import type { FastifyRequest } from 'fastify';
 import type { ApiDeps, Authenticated } from './deps.js';
-import { UnauthenticatedError } from './faults.js';
 
 /** Headers carrying the caller's token, as keystonemiddleware reads them. */
 export const AUTH_HEADER = 'x-auth-token';

@@ -1,26 +1,8 @@
-import { StratusError, type StratusErrorOptions } from '@stratus/core';
+import { StratusError } from '@stratus/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Which upstream API a route imitates; decides the error body format and some statuses. */
 export type ApiFamily = 'identity' | 'volume' | 'compute' | 'image' | 'plain';
-
-/**
- * A missing, malformed, expired or revoked token, or failed credentials: HTTP 401. Core has no
- * code for it, so it is a `FORBIDDEN` error carrying status 401 (`details.unauthenticated`).
- */
-export class UnauthenticatedError extends StratusError {
-  override readonly name = 'Unauthenticated';
-  constructor(
-    message = 'The request you have made requires authentication.',
-    options: StratusErrorOptions = {},
-  ) {
-    super('FORBIDDEN', message, {
-      ...options,
-      httpStatus: 401,
-      details: { unauthenticated: true, ...options.details },
-    });
-  }
-}
 
 /** Nova's and Cinder's fault names by status (`nova/api/openstack/wsgi.py` `Fault._fault_names`). */
 const FAULT_NAMES: Readonly<Record<number, string>> = {
@@ -88,8 +70,10 @@ export function faultOf(error: unknown, family: ApiFamily): Fault {
         return { status: 409, message, expected: true };
       case 'QUOTA_EXCEEDED':
         return { status: family === 'compute' ? 403 : 413, message, expected: true };
+      case 'UNAUTHENTICATED':
+        return { status: 401, message, expected: true };
       case 'FORBIDDEN':
-        return { status: error.httpStatus === 401 ? 401 : 403, message, expected: true };
+        return { status: 403, message, expected: true };
       case 'NOT_SUPPORTED':
         return { status: 501, message, expected: true };
       case 'STORE_UNAVAILABLE':

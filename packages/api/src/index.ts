@@ -19,7 +19,7 @@ export {
   UserEntry,
 } from './config.js';
 export type { ApiDeps, Authenticated } from './deps.js';
-export { type ApiFamily, faultBody, faultOf, UnauthenticatedError } from './faults.js';
+export { type ApiFamily, faultBody, faultOf } from './faults.js';
 export {
   hashPassword,
   isPasswordHash,

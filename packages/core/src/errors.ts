@@ -7,6 +7,7 @@ export type StratusErrorCode =
   | 'INVALID_STATE'
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
+  | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'TIMEOUT'
   | 'UNSUPPORTED_VERSION'
@@ -48,6 +49,7 @@ const DEFAULT_HTTP_STATUS: Record<StratusErrorCode, number> = {
   INVALID_STATE: 409,
   CONFLICT: 409,
   QUOTA_EXCEEDED: 413,
+  UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TIMEOUT: 504,
   UNSUPPORTED_VERSION: 400,
@@ -121,6 +123,7 @@ const EXPECTED_CODES: ReadonlySet<StratusErrorCode> = new Set([
   'INVALID_STATE',
   'CONFLICT',
   'QUOTA_EXCEEDED',
+  'UNAUTHENTICATED',
   'FORBIDDEN',
   'UNSUPPORTED_VERSION',
 ]);
@@ -169,6 +172,14 @@ export class QuotaExceededError extends StratusError {
   override readonly name = 'QuotaExceeded';
   constructor(message: string, options: StratusErrorOptions = {}) {
     super('QUOTA_EXCEEDED', message, options);
+  }
+}
+
+/** Missing, malformed, expired or revoked credentials (HTTP 401): log in again. */
+export class UnauthenticatedError extends StratusError {
+  override readonly name = 'Unauthenticated';
+  constructor(message = 'The request you have made requires authentication.', options: StratusErrorOptions = {}) {
+    super('UNAUTHENTICATED', message, options);
   }
 }
 

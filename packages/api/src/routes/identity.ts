@@ -1,10 +1,10 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { ForbiddenError, InvalidInputError, NotFoundError } from '@stratus/core';
+import { ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from '@stratus/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { authenticate, readHeader, resolveToken } from '../auth.js';
 import { type ApiDeps, type Authenticated, baseUrl } from '../deps.js';
-import { sendFault, UnauthenticatedError } from '../faults.js';
+import { sendFault } from '../faults.js';
 import { DEFAULT_DOMAIN, type Project, type User } from '../identity/store.js';
 import type { TokenRecord } from '../identity/tokens.js';
 import { keystoneTime, Link, Loose, Nullable, stableId } from './common.js';

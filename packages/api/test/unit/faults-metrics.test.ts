@@ -6,9 +6,10 @@ import {
   NotFoundError,
   QuotaExceededError,
   StoreUnavailableError,
+  UnauthenticatedError,
 } from '@stratus/core';
 import { expect } from 'chai';
-import { ApiMetrics, faultBody, faultOf, resolveApiConfig, UnauthenticatedError } from '../../src/index.js';
+import { ApiMetrics, faultBody, faultOf, resolveApiConfig } from '../../src/index.js';
 
 describe('faults', () => {
   it('maps Stratus errors to the upstream statuses of each API', () => {

@@ -8,6 +8,7 @@ const KNOWN_CODES: Readonly<Record<StratusErrorCode, true>> = {
   INVALID_STATE: true,
   CONFLICT: true,
   QUOTA_EXCEEDED: true,
+  UNAUTHENTICATED: true,
   FORBIDDEN: true,
   TIMEOUT: true,
   UNSUPPORTED_VERSION: true,
