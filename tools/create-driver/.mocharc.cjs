@@ -1,0 +1,7 @@
+// Scaffolds into temp folders; no network.
+module.exports = {
+  'node-option': ['import=tsx'],
+  spec: ['test/**/*.test.ts'],
+  timeout: 10000,
+  forbidOnly: Boolean(process.env.CI),
+};
