@@ -24,7 +24,8 @@ export type StratusErrorCode =
   | 'STORE_FAILURE'
   | 'TRANSPORT_UNAVAILABLE'
   | 'REMOTE_ERROR'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'RATE_LIMITED';
 
 export interface StratusErrorOptions {
   readonly cause?: unknown;
@@ -67,6 +68,7 @@ const DEFAULT_HTTP_STATUS: Record<StratusErrorCode, number> = {
   TRANSPORT_UNAVAILABLE: 503,
   REMOTE_ERROR: 500,
   INTERNAL: 500,
+  RATE_LIMITED: 429,
 };
 
 /**
@@ -126,6 +128,7 @@ const EXPECTED_CODES: ReadonlySet<StratusErrorCode> = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'UNSUPPORTED_VERSION',
+  'RATE_LIMITED',
 ]);
 
 export class NotFoundError extends StratusError {
@@ -178,7 +181,10 @@ export class QuotaExceededError extends StratusError {
 /** Missing, malformed, expired or revoked credentials (HTTP 401): log in again. */
 export class UnauthenticatedError extends StratusError {
   override readonly name = 'Unauthenticated';
-  constructor(message = 'The request you have made requires authentication.', options: StratusErrorOptions = {}) {
+  constructor(
+    message = 'The request you have made requires authentication.',
+    options: StratusErrorOptions = {},
+  ) {
     super('UNAUTHENTICATED', message, options);
   }
 }
@@ -407,4 +413,16 @@ export class CommandNotFoundError extends CommandFailedError {
 /** True for a command killed by the Executor's timeout (works across copies of @stratus/core). */
 export function isCommandTimeout(value: unknown): value is CommandFailedError {
   return StratusError.is(value, 'COMMAND_FAILED') && value.details.timedOut === true;
+}
+
+/** Too many attempts from one client or at one account (HTTP 429): wait `details.retryAfterSec`. */
+export class RateLimitedError extends StratusError {
+  override readonly name = 'RateLimited';
+  constructor(message: string, retryAfterSec: number, options: StratusErrorOptions = {}) {
+    super('RATE_LIMITED', message, {
+      retryable: true,
+      ...options,
+      details: { retryAfterSec, ...options.details },
+    });
+  }
 }

@@ -453,7 +453,9 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       const cleared = await cluster.api.update(projectA, id, { description: null });
       expect(cleared).to.include({ name: 'new', description: null });
       expect((await rejectionOf(cluster.api.update(projectB, id, { name: 'x' }))).code).to.equal('NOT_FOUND');
-      const bad = await rejectionOf(cluster.api.update(projectA, id, { name: 'x'.repeat(256), size: 3 } as never));
+      const bad = await rejectionOf(
+        cluster.api.update(projectA, id, { name: 'x'.repeat(256), size: 3 } as never),
+      );
       expect(bad.code).to.equal('INVALID_INPUT');
       expect(bad.message).to.contain('/name').and.to.contain('/size');
       expect((await cluster.api.get(projectA, id)).name).to.equal('new');
