@@ -32,7 +32,7 @@ import { ApiMetrics } from './metrics.js';
 import { blockStorageRoutes } from './routes/block-storage.js';
 import { computeRoutes } from './routes/compute.js';
 import { healthRoutes } from './routes/health.js';
-import { identityRoutes } from './routes/identity.js';
+import { type AuthRateLimitOptions, identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/image.js';
 
 export interface BuildAppOptions {
@@ -55,6 +55,8 @@ export interface BuildAppOptions {
    * tests: it makes the declared response schemas a checked contract.
    */
   readonly validateResponses?: boolean;
+  /** Limits on `POST /v3/auth/tokens` (defaults: `DEFAULT_AUTH_RATE_LIMIT`); `false` turns them off. */
+  readonly authRateLimit?: Partial<AuthRateLimitOptions> | false;
 }
 
 /** Apply defaults to an `ApiConfig` and validate it. @throws ConfigInvalidError listing every issue. */
@@ -160,6 +162,20 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
     // Never echo a client's Host into 5xx error pages or trust forwarded headers blindly.
     trustProxy: false,
+    // Router errors (a malformed or overlong URL) come before any route: answer them in the
+    // family's format too, without echoing the URL.
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode === 414 ? 414 : 400;
+      const fault = Object.assign(
+        new Error(
+          status === 414
+            ? 'A path segment of the request URL is too long.'
+            : 'The request URL is malformed: check its percent-encoding.',
+        ),
+        { statusCode: status },
+      );
+      return sendFault(request, reply, fault, familyOfUrl(request.url));
+    },
   });
   app.decorate('stratus', deps);
   app.decorateRequest('ctx', null as never);
@@ -200,7 +216,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.setErrorHandler((error, request, reply) => sendFault(request, reply, error, familyOfUrl(request.url)));
 
   await app.register(healthRoutes(deps));
-  await app.register(identityRoutes(deps));
+  await app.register(
+    identityRoutes(deps, options.authRateLimit === undefined ? {} : { rateLimit: options.authRateLimit }),
+  );
   await app.register(blockStorageRoutes(deps), { prefix: '/volume' });
   await app.register(blockStorageRoutes(deps, { bare: true }));
   await app.register(computeRoutes(deps), { prefix: '/v2.1' });

@@ -31,6 +31,7 @@ const TITLES: Readonly<Record<number, string>> = {
   409: 'Conflict',
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
@@ -72,6 +73,8 @@ export function faultOf(error: unknown, family: ApiFamily): Fault {
         return { status: family === 'compute' ? 403 : 413, message, expected: true };
       case 'UNAUTHENTICATED':
         return { status: 401, message, expected: true };
+      case 'RATE_LIMITED':
+        return { status: 429, message, expected: true };
       case 'FORBIDDEN':
         return { status: 403, message, expected: true };
       case 'NOT_SUPPORTED':

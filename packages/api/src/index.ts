@@ -57,3 +57,4 @@ const apiPlugin = definePlugin({
 });
 
 export default apiPlugin;
+export { AuthRateLimiter, type AuthRateLimitOptions, DEFAULT_AUTH_RATE_LIMIT } from './routes/identity.js';

@@ -1,5 +1,12 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from '@stratus/core';
+import {
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  RateLimitedError,
+  StratusError,
+  UnauthenticatedError,
+} from '@stratus/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { authenticate, readHeader, resolveToken } from '../auth.js';
@@ -205,14 +212,143 @@ function tokenBody(
   return { token };
 }
 
+/** Limits on `POST /v3/auth/tokens`, against password guessing and token-issue floods. */
+export interface AuthRateLimitOptions {
+  /** Length of the counting window, in seconds. Default 300. */
+  readonly windowSec: number;
+  /** Failed logins naming one user (by name or id) within the window before that user is refused. Default 10. */
+  readonly maxFailuresPerUser: number;
+  /** Failed logins from one client address within the window before it is refused. Default 50. */
+  readonly maxFailuresPerClient: number;
+  /** Token requests (failed or not) from one client address within the window. Default 1500. */
+  readonly maxRequestsPerClient: number;
+}
+
+export const DEFAULT_AUTH_RATE_LIMIT: AuthRateLimitOptions = Object.freeze({
+  windowSec: 300,
+  maxFailuresPerUser: 10,
+  maxFailuresPerClient: 50,
+  maxRequestsPerClient: 1500,
+});
+
+/** Keys remembered per counter; beyond that, expired windows are swept and then the oldest dropped. */
+const MAX_TRACKED_KEYS = 10_000;
+
+/** Fixed-window counters by key (client address, user), in memory: one API process. */
+class WindowCounter {
+  readonly #windows = new Map<string, { start: number; count: number }>();
+  constructor(readonly windowMs: number) {}
+
+  /** Count in the current window of `key`, and seconds until it resets. */
+  peek(key: string, now: number): { count: number; retryAfterSec: number } {
+    const w = this.#windows.get(key);
+    if (!w || now - w.start >= this.windowMs) return { count: 0, retryAfterSec: 0 };
+    return { count: w.count, retryAfterSec: Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) };
+  }
+
+  add(key: string, now: number): void {
+    const w = this.#windows.get(key);
+    if (w && now - w.start < this.windowMs) {
+      w.count++;
+      return;
+    }
+    this.#windows.delete(key);
+    if (this.#windows.size >= MAX_TRACKED_KEYS) this.#sweep(now);
+    this.#windows.set(key, { start: now, count: 1 });
+  }
+
+  reset(key: string): void {
+    this.#windows.delete(key);
+  }
+
+  #sweep(now: number): void {
+    for (const [key, w] of this.#windows) if (now - w.start >= this.windowMs) this.#windows.delete(key);
+    while (this.#windows.size >= MAX_TRACKED_KEYS) {
+      const oldest = this.#windows.keys().next().value as string;
+      this.#windows.delete(oldest);
+    }
+  }
+}
+
+/** The limiter of `POST /v3/auth/tokens`. */
+export class AuthRateLimiter {
+  readonly options: AuthRateLimitOptions;
+  readonly #requests: WindowCounter;
+  readonly #clientFailures: WindowCounter;
+  readonly #userFailures: WindowCounter;
+
+  constructor(options: Partial<AuthRateLimitOptions> = {}) {
+    this.options = { ...DEFAULT_AUTH_RATE_LIMIT, ...options };
+    const ms = this.options.windowSec * 1000;
+    this.#requests = new WindowCounter(ms);
+    this.#clientFailures = new WindowCounter(ms);
+    this.#userFailures = new WindowCounter(ms);
+  }
+
+  /**
+   * Count one attempt of `client` (naming `user`, when it does).
+   * @throws RateLimitedError when a limit is reached; nothing is checked then (not even the password).
+   */
+  admit(client: string, user: string | undefined): void {
+    const now = Date.now();
+    const o = this.options;
+    const checks: [WindowCounter, string | undefined, number, string][] = [
+      [this.#requests, client, o.maxRequestsPerClient, 'token requests from your address'],
+      [this.#clientFailures, client, o.maxFailuresPerClient, 'failed logins from your address'],
+      [this.#userFailures, user, o.maxFailuresPerUser, 'failed logins for this user'],
+    ];
+    for (const [counter, key, max, what] of checks) {
+      if (key === undefined) continue;
+      const { count, retryAfterSec } = counter.peek(key, now);
+      if (count >= max) {
+        throw new RateLimitedError(`Too many ${what}; retry in ${retryAfterSec} s.`, retryAfterSec);
+      }
+    }
+    this.#requests.add(client, now);
+  }
+
+  /** Record a failed login. */
+  failed(client: string, user: string | undefined): void {
+    const now = Date.now();
+    this.#clientFailures.add(client, now);
+    if (user !== undefined) this.#userFailures.add(user, now);
+  }
+
+  /** A successful login clears its user's failures (not the client's). */
+  succeeded(user: string | undefined): void {
+    if (user !== undefined) this.#userFailures.reset(user);
+  }
+}
+
+/** The account a login names, for per-user limits; names are case-folded. */
+function loginUserKey(body: AuthRequest): string | undefined {
+  const user = body.auth.identity.password?.user;
+  if (!user) return undefined;
+  if (user.id !== undefined) return `id:${user.id}`;
+  return user.name === undefined ? undefined : `name:${user.name.toLowerCase()}`;
+}
+
 /**
  * Identity v3: `GET /`, `GET /v3`, `POST|GET|HEAD|DELETE /v3/auth/tokens`, `GET /v3/auth/projects`,
  * `GET /v3/auth/catalog`. Errors use Keystone's `{"error": {code, title, message}}`.
  */
-export function identityRoutes(deps: ApiDeps): FastifyPluginAsync {
+export function identityRoutes(
+  deps: ApiDeps,
+  options: { rateLimit?: Partial<AuthRateLimitOptions> | false } = {},
+): FastifyPluginAsync {
+  const limiter = options.rateLimit === false ? undefined : new AuthRateLimiter(options.rateLimit);
   return async (root: FastifyInstance) => {
     const app = root.withTypeProvider<TypeBoxTypeProvider>();
-    app.setErrorHandler((error, request, reply) => sendFault(request, reply, error, 'identity'));
+    app.setErrorHandler((error, request, reply) => {
+      if (StratusError.is(error, 'RATE_LIMITED')) {
+        request.log.warn({ status: 429, client: request.ip }, error.message);
+        return reply
+          .code(429)
+          .header('Retry-After', String(error.details.retryAfterSec))
+          .send({ error: { code: 429, title: 'Too Many Requests', message: error.message } });
+      }
+      return sendFault(request, reply, error, 'identity');
+    });
     app.addHook('preHandler', async (request) => {
       if (request.routeOptions.config.public) return;
       await authenticate(deps, request);
@@ -266,7 +402,16 @@ export function identityRoutes(deps: ApiDeps): FastifyPluginAsync {
         schema: { body: AuthRequest, querystring: TokenQuery, response: { 201: TokenBody } },
       },
       async (request, reply) => {
-        const issued = await issueToken(deps, request.body);
+        const user = loginUserKey(request.body);
+        limiter?.admit(request.ip, user);
+        let issued: Issued;
+        try {
+          issued = await issueToken(deps, request.body);
+        } catch (error) {
+          if (StratusError.is(error, 'UNAUTHENTICATED')) limiter?.failed(request.ip, user);
+          throw error;
+        }
+        limiter?.succeeded(user);
         const withCatalog = request.query.nocatalog === undefined;
         request.log.info(
           { userId: issued.user.id, projectId: issued.project?.id ?? null, methods: issued.record.methods },

@@ -15,7 +15,18 @@ const printable = (max: number) => fc.stringMatching(new RegExp(`^[\\x20-\\x7e]{
 const paramValue = (real: readonly string[]) =>
   fc.oneof(
     fc.constantFrom(...real),
-    fc.constantFrom('..', '%2e%2e', '..%2f..%2fetc%2fpasswd', '%00', '__proto__', 'constructor', '-rf', '--force', '$(id)', 'a;b'),
+    fc.constantFrom(
+      '..',
+      '%2e%2e',
+      '..%2f..%2fetc%2fpasswd',
+      '%00',
+      '__proto__',
+      'constructor',
+      '-rf',
+      '--force',
+      '$(id)',
+      'a;b',
+    ),
     printable(40).map((s) => encodeURIComponent(s)),
     fc.constant('x'.repeat(600)),
     fc.uuid(),
@@ -24,7 +35,19 @@ const paramValue = (real: readonly string[]) =>
 /** JSON-ish bodies, with the keys that pollute prototypes. */
 const body = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }),
-  fc.dictionary(fc.constantFrom('__proto__', 'constructor', 'volume', 'server', 'snapshot', 'auth', 'os-extend', 'reboot'), fc.jsonValue({ maxDepth: 3 })),
+  fc.dictionary(
+    fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'volume',
+      'server',
+      'snapshot',
+      'auth',
+      'os-extend',
+      'reboot',
+    ),
+    fc.jsonValue({ maxDepth: 3 }),
+  ),
   fc.record({
     volume: fc.record(
       {
@@ -50,7 +73,22 @@ const body = fc.oneof(
   }),
   fc
     .tuple(
-      fc.constantFrom('os-extend', 'reboot', 'os-start', 'os-stop', 'pause', 'unpause', 'suspend', 'resume', 'lock', 'unlock', 'rescue', 'unrescue', 'os-getConsoleOutput', 'createImage'),
+      fc.constantFrom(
+        'os-extend',
+        'reboot',
+        'os-start',
+        'os-stop',
+        'pause',
+        'unpause',
+        'suspend',
+        'resume',
+        'lock',
+        'unlock',
+        'rescue',
+        'unrescue',
+        'os-getConsoleOutput',
+        'createImage',
+      ),
       fc.jsonValue({ maxDepth: 2 }),
     )
     .map(([action, args]) => ({ [action]: args })),
@@ -63,7 +101,10 @@ interface FuzzRequest {
   readonly query: string;
   readonly token: 'valid' | 'none' | 'garbage' | 'other';
   readonly garbageToken: string;
-  readonly payload: { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'raw'; text: string; type: string };
+  readonly payload:
+    | { kind: 'none' }
+    | { kind: 'json'; value: unknown }
+    | { kind: 'raw'; text: string; type: string };
   readonly headers: Record<string, string>;
 }
 
@@ -91,7 +132,9 @@ describe('security: fuzzing the HTTP API', function () {
     aio.apps.push(app);
     alice = await login(app, USERS.alice);
     bob = await login(app, USERS.bob);
-    const volume = await call(app, alice, 'POST', `${alice.volumeRoot}/volumes`, { volume: { size: 1, name: 'seed' } });
+    const volume = await call(app, alice, 'POST', `${alice.volumeRoot}/volumes`, {
+      volume: { size: 1, name: 'seed' },
+    });
     expect(volume.statusCode, volume.body).to.equal(202);
     realIds = [alice.projectId, bob.projectId, volume.json().volume.id, '1', 'm1.tiny', 'default'];
     routes = routesOf(app);
@@ -122,8 +165,18 @@ describe('security: fuzzing the HTTP API', function () {
       params: fc.array(paramValue(realIds), { minLength: 3, maxLength: 3 }),
       query: fc.oneof(
         fc.constant(''),
-        fc.constantFrom('?all_tenants=1', '?limit=-1', '?limit=abc', '?marker=zzz', '?nocatalog', '?sort=__proto__', '?limit=99999999999999999999'),
-        fc.dictionary(printable(10), printable(20), { maxKeys: 3 }).map((q) => `?${new URLSearchParams(q).toString()}`),
+        fc.constantFrom(
+          '?all_tenants=1',
+          '?limit=-1',
+          '?limit=abc',
+          '?marker=zzz',
+          '?nocatalog',
+          '?sort=__proto__',
+          '?limit=99999999999999999999',
+        ),
+        fc
+          .dictionary(printable(10), printable(20), { maxKeys: 3 })
+          .map((q) => `?${new URLSearchParams(q).toString()}`),
       ),
       token: fc.constantFrom('valid', 'none', 'garbage', 'other'),
       garbageToken: printable(600),
@@ -132,13 +185,32 @@ describe('security: fuzzing the HTTP API', function () {
         body.map((value) => ({ kind: 'json' as const, value })),
         fc
           .record({
-            text: fc.oneof(printable(200), fc.constantFrom('{', '{"a":', '[1,2', '{"__proto__":{"x":1}}', 'null', '"s"', '1e999')),
-            type: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/json;charset=latin1'),
+            text: fc.oneof(
+              printable(200),
+              fc.constantFrom('{', '{"a":', '[1,2', '{"__proto__":{"x":1}}', 'null', '"s"', '1e999'),
+            ),
+            type: fc.constantFrom(
+              'application/json',
+              'application/json; charset=utf-8',
+              'text/plain',
+              'application/x-www-form-urlencoded',
+              'application/octet-stream',
+              'application/json;charset=latin1',
+            ),
           })
           .map((r) => ({ kind: 'raw' as const, ...r })),
       ),
       headers: fc.dictionary(
-        fc.constantFrom('x-openstack-request-id', 'openstack-api-version', 'x-openstack-nova-api-version', 'accept', 'x-subject-token', 'x-forwarded-for', 'host', 'content-length-x'),
+        fc.constantFrom(
+          'x-openstack-request-id',
+          'openstack-api-version',
+          'x-openstack-nova-api-version',
+          'accept',
+          'x-subject-token',
+          'x-forwarded-for',
+          'host',
+          'content-length-x',
+        ),
         printable(60),
         { maxKeys: 3 },
       ),
@@ -177,13 +249,16 @@ describe('security: fuzzing the HTTP API', function () {
       { numRuns: FUZZ_RUNS },
     );
     // The generator reached handlers (2xx), auth (401), validation (400) and routing (404).
-    for (const status of [200, 400, 401, 404]) expect(seen.get(status) ?? 0, `status ${status}`).to.be.greaterThan(0);
+    for (const status of [200, 400, 401, 404])
+      expect(seen.get(status) ?? 0, `status ${status}`).to.be.greaterThan(0);
   });
 
   it('refuses oversized bodies with 413 on every route that takes one', async () => {
     const big = JSON.stringify({ volume: { size: 1, name: 'x'.repeat(2 * 1024 * 1024) } });
     for (const route of routes.filter((r) => r.method === 'POST' || r.method === 'PUT')) {
-      const url = route.url.replace(/:project_id/g, alice.projectId).replace(/:[a-z_]+/g, realIds[2] as string);
+      const url = route.url
+        .replace(/:project_id/g, alice.projectId)
+        .replace(/:[a-z_]+/g, realIds[2] as string);
       const res = await app.inject({
         method: route.method as 'POST',
         url,

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { RpcSigningConfig } from '../rpc/signing.js';
 
 /** A plugin named in config: its spec (package name, `pkg#export` or path) and its own config section. */
 export const PluginRef = Type.Object(
@@ -119,6 +120,7 @@ export const StratusConfig = Type.Object(
       description:
         'argv prefix for commands drivers run as root, e.g. ["sudo", "-n"]; empty when already root',
     }),
+    rpcSigning: Type.Optional(RpcSigningConfig),
     services: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]*$' }), ServiceConfig, {
       default: {},
       description: 'Services by name (volume, compute, ...)',

@@ -1,2 +1,3 @@
 export * from './executor.js';
 export * from './filters.js';
+export * from './rootwrap.js';

@@ -6,12 +6,14 @@ import {
   InvalidInputError,
   StratusError,
   TimeoutError,
+  UnauthenticatedError,
   UnsupportedVersionError,
 } from '../errors.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import { validatorOf } from '../schema.js';
 import { parseVersion, type RpcEnvelope, RpcReply } from './envelope.js';
 import { RemoteError } from './errors.js';
+import type { EnvelopeSigner } from './signing.js';
 
 /** Who receives a message: the topic's shared queue, or one host's own queue (`topic.host`). */
 export interface RpcTarget {
@@ -35,6 +37,11 @@ export interface RpcClientOptions {
   /** Endpoint namespace put in every envelope; none by default. */
   readonly namespace?: string | null;
   readonly logger?: Logger;
+  /**
+   * Signs every outgoing message and verifies every reply (`rpcSigning`); without it, messages go
+   * unsigned and anyone who can publish on the broker can call any method.
+   */
+  readonly signer?: EnvelopeSigner;
 }
 
 export interface CallOptions {
@@ -60,6 +67,7 @@ export class RpcClient {
   private readonly versionCap: string | undefined;
   private readonly namespace: string | null;
   private readonly logger: Logger;
+  private readonly signer: EnvelopeSigner | undefined;
 
   constructor(transport: Transport, options: RpcClientOptions = {}) {
     this.transport = transport;
@@ -69,6 +77,7 @@ export class RpcClient {
     this.versionCap = options.versionCap;
     this.namespace = options.namespace ?? null;
     this.logger = options.logger ?? silentLogger();
+    this.signer = options.signer;
     parseVersion(this.defaultVersion, 'defaultVersion');
     if (this.versionCap !== undefined) parseVersion(this.versionCap, 'versionCap');
     if (!(this.defaultTimeoutMs > 0)) {
@@ -112,11 +121,13 @@ export class RpcClient {
     const envelope = this.envelope(ctx, method, args, options.version);
     const deadline = Date.now() + timeoutMs;
     const name = this.targetName(route);
-    const log = this.logger.child({ requestId: ctx.requestId, method, messageId: envelope.id, target: name });
-    log.debug('rpc call');
+    // A child logger per call costs more than the in-process call itself: built only when used.
+    const log = () =>
+      this.logger.child({ requestId: ctx.requestId, method, messageId: envelope.id, target: name });
+    if (this.logger.isLevelEnabled('debug')) log().debug('rpc call');
     let raw: Record<string, unknown>;
     try {
-      raw = await this.transport.request(route, { ...envelope, deadline }, { timeoutMs });
+      raw = await this.transport.request(route, this.signed({ ...envelope, deadline }), { timeoutMs });
     } catch (error) {
       if (StratusError.is(error, 'TIMEOUT')) {
         throw new TimeoutError(`No reply from ${name} to ${method} within ${timeoutMs} ms`, {
@@ -127,10 +138,17 @@ export class RpcClient {
       throw error;
     }
     if (!validatorOf(RpcReply).Check(raw) || raw.id !== envelope.id) {
-      log.error({ reply: raw }, 'malformed rpc reply');
+      log().error({ reply: raw }, 'malformed rpc reply');
       throw new InternalError(
         `Malformed reply from ${name} to ${method}: not an RPC reply for message ${envelope.id}`,
       );
+    }
+    const verdict = this.signer?.verify(raw);
+    if (verdict && !verdict.ok) {
+      log().warn({ reason: verdict.reason }, `rejected rpc reply: ${verdict.message}`);
+      throw new UnauthenticatedError(`Reply from ${name} to ${method} rejected: ${verdict.message}`, {
+        details: { target: name, method, reason: verdict.reason },
+      });
     }
     if (raw.error) {
       throw new RemoteError(raw.error, { details: { target: name, method } });
@@ -148,8 +166,9 @@ export class RpcClient {
   ): Promise<void> {
     const route = this.route(target);
     const envelope = this.envelope(ctx, method, args, options.version);
-    this.logger.debug({ requestId: ctx.requestId, method, target: this.targetName(route) }, 'rpc cast');
-    await this.transport.publish(route, { ...envelope });
+    if (this.logger.isLevelEnabled('debug'))
+      this.logger.debug({ requestId: ctx.requestId, method, target: this.targetName(route) }, 'rpc cast');
+    await this.transport.publish(route, this.signed({ ...envelope }));
   }
 
   /** Cast to every host consuming `topic`'s fanout (the client's topic when none is given). */
@@ -165,7 +184,19 @@ export class RpcClient {
       throw new InvalidInputError(`fanoutCast of ${method} names no topic and the client has no default`);
     const envelope = this.envelope(ctx, method, args, options.version);
     this.logger.debug({ requestId: ctx.requestId, method, target: `${resolved}_fanout` }, 'rpc fanout cast');
-    await this.transport.publish({ kind: 'fanout', topic: resolved }, { ...envelope });
+    await this.transport.publish({ kind: 'fanout', topic: resolved }, this.signed({ ...envelope }));
+  }
+
+  private signed(message: Record<string, unknown>): Record<string, unknown> {
+    if (!this.signer) return message;
+    try {
+      return this.signer.sign(message);
+    } catch (error) {
+      throw new InvalidInputError(
+        `Arguments of ${String(message.method)} must be JSON-serialisable: ${(error as Error).message}`,
+        [{ path: '/args', message: 'must be JSON-serialisable' }],
+      );
+    }
   }
 
   private route(target: RpcTarget): RequestRoute & Route {

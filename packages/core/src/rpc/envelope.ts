@@ -30,6 +30,12 @@ export const RpcEnvelope = Type.Object({
   namespace: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()])),
   /** Epoch ms after which the caller no longer waits; the server drops the message unanswered. */
   deadline: Type.Optional(Type.Number()),
+  /** Signing key id, when the sender signs (`rpcSigning`); see `EnvelopeSigner`. */
+  keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** Epoch ms at signing, on the sender's clock. */
+  signedAt: Type.Optional(Type.Number()),
+  /** base64url HMAC-SHA256 of the canonical JSON of the envelope without this member. */
+  signature: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 export type RpcEnvelope = Static<typeof RpcEnvelope>;
 

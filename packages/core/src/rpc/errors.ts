@@ -26,6 +26,7 @@ const KNOWN_CODES: Readonly<Record<StratusErrorCode, true>> = {
   TRANSPORT_UNAVAILABLE: true,
   REMOTE_ERROR: true,
   INTERNAL: true,
+  RATE_LIMITED: true,
 };
 
 /**

@@ -4,3 +4,4 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './memory-transport.js';
 export * from './server.js';
+export * from './signing.js';

@@ -11,6 +11,7 @@ import {
   InvalidInputError,
   InvalidStateError,
   StratusError,
+  UnauthenticatedError,
   UnsupportedVersionError,
 } from '../errors.js';
 import { type Logger, silentLogger } from '../log/logger.js';
@@ -18,6 +19,7 @@ import { schemaIssues, validatorOf } from '../schema.js';
 import type { CallInfo, Endpoint, EndpointTable } from './endpoints.js';
 import { parseVersion, RpcEnvelope, type RpcReply } from './envelope.js';
 import { errorToPayload, UnknownMethodError } from './errors.js';
+import type { EnvelopeSigner, ReplayCache } from './signing.js';
 
 export interface RpcServerOptions {
   /** The topic served (`volume`): consumes `volume`, `volume.<host>` and the `volume` fanout. */
@@ -31,6 +33,12 @@ export interface RpcServerOptions {
   /** Most handlers running at once (the transport prefetch over all three queues). Default 64. */
   readonly maxConcurrency?: number;
   readonly logger?: Logger;
+  /**
+   * Verifies every message before anything else (`rpcSigning`): unsigned, tampered, stale or
+   * replayed messages are logged and answered with `UNAUTHENTICATED`, never dispatched. Replies
+   * are signed with it.
+   */
+  readonly signer?: EnvelopeSigner;
 }
 
 export interface StopOptions {
@@ -62,6 +70,8 @@ export class RpcServer {
   private readonly maxConcurrency: number;
   private readonly logger: Logger;
   private readonly serverVersion: { major: number; minor: number };
+  private readonly signer: EnvelopeSigner | undefined;
+  private readonly replay: ReplayCache | undefined;
   private consumer: Consumer | undefined;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -76,6 +86,9 @@ export class RpcServer {
     this.maxConcurrency = options.maxConcurrency ?? 64;
     this.logger = (options.logger ?? silentLogger()).child({ topic: options.topic, host: options.host });
     this.serverVersion = parseVersion(options.version, 'RpcServer version');
+    this.signer = options.signer;
+    // One cache per server: a fanout hands every server its own copy of the same message id.
+    this.replay = options.signer?.createReplayCache();
     if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) {
       throw new InvalidInputError('Invalid RpcServer options', [
         { path: '/maxConcurrency', message: 'must be an integer >= 1' },
@@ -147,6 +160,31 @@ export class RpcServer {
 
   private async dispatch(delivery: Delivery): Promise<void> {
     const raw = delivery.message;
+    if (this.signer) {
+      const verdict = this.signer.verify(raw, this.replay ? { replay: this.replay } : {});
+      if (!verdict.ok) {
+        // Quoted fields are bounded: this is untrusted input reaching the log.
+        this.logger.warn(
+          {
+            route: routeName(delivery.route),
+            reason: verdict.reason,
+            messageId: typeof raw.id === 'string' ? raw.id.slice(0, 128) : undefined,
+            method: typeof raw.method === 'string' ? raw.method.slice(0, 128) : undefined,
+            keyId: typeof raw.keyId === 'string' ? raw.keyId.slice(0, 64) : undefined,
+          },
+          `rejected rpc message: ${verdict.message}`,
+        );
+        const error = new UnauthenticatedError(`RPC message rejected: ${verdict.message}`, {
+          details: { reason: verdict.reason },
+        });
+        await this.send(
+          delivery,
+          { id: typeof raw.id === 'string' ? raw.id : '', error: errorToPayload(error) },
+          this.logger,
+        );
+        return;
+      }
+    }
     if (!validatorOf(RpcEnvelope).Check(raw)) {
       const error = new InvalidInputError(
         `Malformed RPC envelope received on ${routeName(delivery.route)}`,
@@ -165,13 +203,16 @@ export class RpcServer {
     }
     const envelope = raw;
     const ctx = RequestContext.fromJSON(envelope.context);
-    const log = this.logger.child({
-      requestId: ctx.requestId,
-      method: envelope.method,
-      messageId: envelope.id,
-    });
+    // A child logger per message costs more than dispatching it: built on first use only.
+    let child: Logger | undefined;
+    const log = () =>
+      (child ??= this.logger.child({
+        requestId: ctx.requestId,
+        method: envelope.method,
+        messageId: envelope.id,
+      }));
     if (envelope.deadline !== undefined && Date.now() > envelope.deadline) {
-      log.warn(
+      log().warn(
         { deadline: new Date(envelope.deadline).toISOString() },
         'rpc message dropped: its deadline passed before it was served, nobody waits for the answer',
       );
@@ -182,7 +223,9 @@ export class RpcServer {
       const endpoint = this.resolve(envelope);
       const args = this.checkArgs(envelope, endpoint);
       const call: CallInfo = {
-        logger: log,
+        get logger() {
+          return log();
+        },
         messageId: envelope.id,
         method: envelope.method,
         version: envelope.version,
@@ -190,7 +233,7 @@ export class RpcServer {
       };
       result = await endpoint.handler(ctx, args, call);
     } catch (error) {
-      this.logFailure(log, envelope.method, error);
+      this.logFailure(log(), envelope.method, error);
       await this.send(delivery, { id: envelope.id, error: errorToPayload(error) }, log);
       return;
     }
@@ -246,25 +289,30 @@ export class RpcServer {
   }
 
   /** Reply when the sender waits; a reply that cannot be serialised becomes an error reply. */
-  private async send(delivery: Delivery, reply: RpcReply, log: Logger): Promise<void> {
+  private async send(delivery: Delivery, reply: RpcReply, logger: Logger | (() => Logger)): Promise<void> {
+    const log = typeof logger === 'function' ? logger : () => logger;
     if (!delivery.reply) return;
     try {
-      await delivery.reply(reply);
+      await delivery.reply(this.signed(reply));
     } catch (error) {
       if (reply.error) {
-        log.error({ err: error }, 'rpc error reply could not be sent');
+        log().error({ err: error }, 'rpc error reply could not be sent');
         return;
       }
-      log.error({ err: error }, 'rpc result could not be sent');
+      log().error({ err: error }, 'rpc result could not be sent');
       const failure = new InternalError(
         `The result could not be sent back: ${(error as Error).message}. The handler must return JSON-serialisable data.`,
       );
       try {
-        await delivery.reply({ id: reply.id, error: errorToPayload(failure) });
+        await delivery.reply(this.signed({ id: reply.id, error: errorToPayload(failure) }));
       } catch (again) {
-        log.error({ err: again }, 'rpc error reply could not be sent');
+        log().error({ err: again }, 'rpc error reply could not be sent');
       }
     }
+  }
+
+  private signed(reply: RpcReply): Record<string, unknown> {
+    return this.signer ? this.signer.sign(reply) : reply;
   }
 
   private logFailure(log: Logger, method: string, error: unknown): void {

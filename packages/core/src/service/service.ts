@@ -10,6 +10,7 @@ import type { Manager, ManagerEnv } from '../manager/manager.js';
 import type { PluginManifest } from '../plugin/manifest.js';
 import { createPlugin, type PluginSpec, resolvePlugin } from '../plugin/resolve.js';
 import { RpcClient } from '../rpc/client.js';
+import { EnvelopeSigner } from '../rpc/signing.js';
 import { RpcServer, type StopResult } from '../rpc/server.js';
 import { coreMigrations } from '../store/core-migrations.js';
 import { openDatabase, type Store } from '../store/database.js';
@@ -144,9 +145,12 @@ export class Service {
       this.#transport = this.#options.transport ?? (await this.#createTransport());
       this.#ownsTransport = !this.#options.transport;
 
+      // Client and server keep separate replay caches: a reply carries its request's id.
+      const signing = settings.rpcSigning;
       const rpc = new RpcClient(this.#transport, {
         defaultTimeoutMs: settings.rpcResponseTimeout * 1000,
         logger: this.logger,
+        ...(signing ? { signer: new EnvelopeSigner(signing) } : {}),
       });
 
       if (driverManifest) {
@@ -190,6 +194,7 @@ export class Service {
         version: this.#manager.rpcVersion,
         maxConcurrency: settings.maxConcurrency,
         logger: this.logger,
+        ...(signing ? { signer: new EnvelopeSigner(signing) } : {}),
       });
       await this.#server.start();
 

@@ -9,6 +9,7 @@ import {
   createLogger,
   Driver,
   definePlugin,
+  EnvelopeSigner,
   endpoint,
   InvalidStateError,
   Launcher,
@@ -229,6 +230,33 @@ describe('Service', () => {
     await svc.start();
     await svc.kill();
     expect(await new ServiceRegistry(store).get('st-1', 'stratus-echo')).to.equal(undefined);
+  });
+
+  it('signs and verifies RPCs when rpcSigning is configured, and refuses unsigned callers', async () => {
+    const signing = { keys: [{ id: 'k1', secret: 'a-shared-secret-of-enough-length-0123456789' }] };
+    const signed = await loadConfig({
+      cwd: dir,
+      env: {},
+      overrides: { host: 'st-1', reportInterval: 0.05, log: { level: 'silent' }, rpcSigning: signing },
+    });
+    loaded = signed;
+    const svc = await service();
+    await svc.start();
+    const signer = new EnvelopeSigner(signed.config.rpcSigning!);
+    const good = new RpcClient(await transport(), { defaultTimeoutMs: 2000, signer });
+    expect(await good.call(new RequestContext(), { topic: 'echo' }, 'echo', { text: 'ok' })).to.deep.equal({
+      echoed: 'ok',
+      host: 'st-1',
+    });
+    const unsigned = new RpcClient(await transport(), { defaultTimeoutMs: 2000 });
+    let error: unknown;
+    try {
+      await unsigned.call(new RequestContext(), { topic: 'echo' }, 'echo', { text: 'no' });
+    } catch (e) {
+      error = e;
+    }
+    expect(StratusError.is(error, 'UNAUTHENTICATED')).to.equal(true);
+    await svc.stop();
   });
 
   it('fromConfig builds a service from services.<name> and names missing ones clearly', async () => {
