@@ -73,8 +73,13 @@ export type AmqpTransportConfigInput = Partial<Omit<AmqpTransportConfig, 'reconn
 interface Link {
   readonly model: ChannelModel;
   readonly url: string;
-  /** Confirm channel for every publish (casts wait for the confirm, calls and replies do not). */
+  /** Confirm channel for casts (they resolve on the broker's confirm) and republished messages. */
   readonly pub: ConfirmChannel;
+  /**
+   * Plain channel for calls and replies: a call's reply is its confirmation (a lost request is a
+   * timeout either way), so confirm bookkeeping would only cost broker work per message.
+   */
+  readonly fast: Channel;
   /** This connection's reply queue (`reply_<hex>`, oslo's `_reply_q`). */
   readonly replyQueue: string;
   /** Routes declared on this connection (exchange, queue, binding). */
@@ -324,7 +329,7 @@ export class AmqpTransport extends Transport {
       this.ensureRoute(link, target)
         .then(() => {
           const { exchange, routingKey } = this.addressOf(target);
-          return this.send(link, exchange, routingKey, body, props, false, fail);
+          return this.send(link, exchange, routingKey, body, props, false);
         })
         .catch(fail);
     });
@@ -367,7 +372,9 @@ export class AmqpTransport extends Transport {
       model.on('unblocked', () => this.logger.info('RabbitMQ unblocked this connection'));
       const pub = await model.createConfirmChannel();
       pub.on('error', (error: Error) => this.logger.warn({ err: error }, 'AMQP publish channel error'));
-      pub.on('return', (returned: Message) => {
+      const fast = await model.createChannel();
+      fast.on('error', (error: Error) => this.logger.warn({ err: error }, 'AMQP call channel error'));
+      fast.on('return', (returned: Message) => {
         this.logger.debug(
           { routingKey: returned.fields.routingKey },
           'reply dropped: its reply queue is gone (the caller timed out or disconnected)',
@@ -382,6 +389,7 @@ export class AmqpTransport extends Transport {
         model,
         url,
         pub,
+        fast,
         replyQueue,
         declared: new Map(),
         decl: undefined,
@@ -395,6 +403,7 @@ export class AmqpTransport extends Transport {
         if (!opened.dead) void opened.model.close().catch(() => {});
       };
       pub.on('close', restart);
+      fast.on('close', restart);
       replies.on('close', restart);
       this.logger.info({ url: redact(url), replyQueue }, 'AMQP transport connected');
       return opened;
@@ -620,8 +629,8 @@ export class AmqpTransport extends Transport {
   }
 
   /**
-   * Publish on the link's confirm channel. With `waitConfirm`, resolves on the broker's ack and
-   * rejects on its nack; otherwise resolves once written (`onNack` still hears a refusal).
+   * With `waitConfirm`, publish on the link's confirm channel and resolve on the broker's ack
+   * (reject on its nack); otherwise publish on the plain channel and resolve once written.
    */
   private send(
     link: Link,
@@ -630,17 +639,13 @@ export class AmqpTransport extends Transport {
     body: Buffer,
     props: Options.Publish,
     waitConfirm: boolean,
-    onNack?: (error: unknown) => void,
   ): Promise<void> {
     if (link.dead) {
       return Promise.reject(new TransportUnavailableError('The broker connection closed before publishing.'));
     }
     if (!waitConfirm) {
-      const ok = link.pub.publish(exchange, routingKey, body, props, (error) => {
-        if (error)
-          onNack?.(new TransportUnavailableError(`The broker refused the message for ${routingKey}.`));
-      });
-      return ok ? Promise.resolve() : new Promise((resolve) => link.pub.once('drain', () => resolve()));
+      const ok = link.fast.publish(exchange, routingKey, body, props);
+      return ok ? Promise.resolve() : new Promise((resolve) => link.fast.once('drain', () => resolve()));
     }
     return new Promise<void>((resolve, reject) => {
       link.pub.publish(exchange, routingKey, body, props, (error) => {
@@ -809,7 +814,7 @@ export class AmqpTransport extends Transport {
       const body = Buffer.from(JSON.stringify(wrapEnvelope(encodeReply(plain, msgId, decoded.rpc))));
       // mandatory: a reply queue that vanished returns the message instead of losing it silently.
       safely(() =>
-        current.pub.publish('', replyQ, body, { ...JSON_PROPS, deliveryMode: 1, mandatory: true }),
+        current.fast.publish('', replyQ, body, { ...JSON_PROPS, deliveryMode: 1, mandatory: true }),
       );
     };
     return { ...base, reply };
