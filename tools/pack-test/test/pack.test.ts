@@ -167,8 +167,11 @@ describe('à la carte: @stratus packages installed from tarballs outside the wor
           name: string;
           dependencies?: Record<string, string>;
           peerDependencies?: Record<string, string>;
+          keywords?: string[];
         };
-        if (json.name === '@stratus/core') continue;
+        // Applications (the CLI) and tools own their core; only plugins must share the app's.
+        if (!json.keywords?.includes('stratus-plugin')) continue;
+        expect(json.peerDependencies ?? {}, `${json.name} peerDependencies`).to.have.property('@stratus/core');
         expect(json.dependencies ?? {}, `${json.name} dependencies`).to.not.have.property('@stratus/core');
       }
     });
