@@ -41,9 +41,20 @@ export function registerConfig(program: Command, ctx: CliContext): void {
     .description('print the effective config: file < STRATUS_* environment < flags, defaults applied')
     .action(async (flags: ConfigFlags) => {
       const deployment = await loadDeployment(flags, ctx.io);
+      const { rpcSigning } = deployment.config;
       const config = {
         ...deployment.config,
         database: { url: redactUrl(deployment.config.database.url) },
+        // Secrets never reach a terminal or a pasted bug report; key ids are enough to compare hosts.
+        ...(rpcSigning
+          ? {
+              rpcSigning: {
+                ...rpcSigning,
+                keys: rpcSigning.keys.map(({ id }) => ({ id, secret: '[redacted]' })),
+                acceptKeys: (rpcSigning.acceptKeys ?? []).map(({ id }) => ({ id, secret: '[redacted]' })),
+              },
+            }
+          : {}),
       };
       // Both forms are JSON: the config is a tree, and JSON is what the file may be written in.
       emit(ctx.io, Boolean(flags.json), config, () => {

@@ -45,6 +45,21 @@ describe('operator commands (real binary)', function () {
     expect(Object.keys(config.services)).to.deep.equal(['api', 'volume', 'compute']);
   });
 
+  it('config show never prints RPC signing secrets or database passwords', async () => {
+    const secret = 'do-not-print-this-shared-secret-0123456789';
+    await writeConfig({
+      database: { url: 'postgres://stratus:hunter2@127.0.0.1:5432/stratus' },
+      rpcSigning: { keys: [{ id: 'k1', secret }], acceptKeys: [{ id: 'k0', secret: `${secret}-old` }] },
+    });
+    const result = await stratus(['config', 'show', '--json'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.not.include(secret);
+    expect(result.stdout).to.not.include('hunter2');
+    const config = JSON.parse(result.stdout);
+    expect(config.rpcSigning.keys).to.deep.equal([{ id: 'k1', secret: '[redacted]' }]);
+    expect(config.rpcSigning.acceptKeys).to.deep.equal([{ id: 'k0', secret: '[redacted]' }]);
+  });
+
   it('config schema prints the JSON Schema of the config file', async () => {
     const result = await stratus(['config', 'schema'], { cwd: dir });
     expect(result.code).to.equal(0);
