@@ -1,7 +1,7 @@
 // Preloaded (`node --expose-gc --import …/loop-monitor.mjs`) into a service under test: on SIGUSR2
 // writes event-loop delay (since the last signal), RSS and heap before/after a full GC to
 // $BENCH_LOOP_FILE, then resets the histogram. The service itself is not modified.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const file = process.env.BENCH_LOOP_FILE;
@@ -23,5 +23,8 @@ process.on('SIGUSR2', () => {
     at: Date.now(),
   };
   histogram.reset();
-  if (file) writeFileSync(file, JSON.stringify(report));
+  if (!file) return;
+  // Written aside and renamed, so the reader, which polls for the file, never sees it half-written.
+  writeFileSync(`${file}.tmp`, JSON.stringify(report));
+  renameSync(`${file}.tmp`, file);
 });
