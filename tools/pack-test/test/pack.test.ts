@@ -171,7 +171,9 @@ describe('à la carte: @stratus packages installed from tarballs outside the wor
         };
         // Applications (the CLI) and tools own their core; only plugins must share the app's.
         if (!json.keywords?.includes('stratus-plugin')) continue;
-        expect(json.peerDependencies ?? {}, `${json.name} peerDependencies`).to.have.property('@stratus/core');
+        expect(json.peerDependencies ?? {}, `${json.name} peerDependencies`).to.have.property(
+          '@stratus/core',
+        );
         expect(json.dependencies ?? {}, `${json.name} dependencies`).to.not.have.property('@stratus/core');
       }
     });
