@@ -22,7 +22,8 @@ describe('python3-openstackclient against a running Stratus', function () {
     if (!existsSync(OPENSTACK)) {
       if (process.env.CI)
         throw new Error(`${OPENSTACK} is missing: apt-get install -y python3-openstackclient`);
-      this.skip(); // python3-openstackclient is not installed (apt-get install -y python3-openstackclient)
+      console.log(`      skipped: ${OPENSTACK} is missing (apt-get install -y python3-openstackclient)`);
+      this.skip();
     }
     home = mkdtempSync(path.join(tmpdir(), 'stratus-osc-'));
     aio = await AllInOne.start();

@@ -27,7 +27,8 @@ describe('--wait progress on a terminal (tmux) and without one (real binary)', f
     if (!TMUX) {
       if (process.env.CI)
         throw new Error('tmux is required for the terminal test under CI: apt-get install -y tmux');
-      this.skip(); // tmux is not installed (apt-get install -y tmux)
+      console.log('      skipped: tmux is not installed (apt-get install -y tmux)');
+      this.skip();
     }
     await ensureBuilt();
     ({ dir, remove } = await tempDir());
