@@ -8,7 +8,7 @@
  * describeComputeDriver({ manifest: compute, config: {} });
  * ```
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   AvailableResources,
   type ComputeDriver,
@@ -20,15 +20,12 @@ import {
 } from '@stratus/core';
 import { expect } from 'chai';
 import {
-  checkPluginManifest,
   type DriverSuiteOptions,
-  DriverWorkspace,
+  describeDriverSuite,
   expectRejection,
   expectSchema,
   quietly,
-  skipReason,
 } from './driver-harness.js';
-import { defaultRunner } from './runner.js';
 
 export type { DriverSuiteOptions, ManifestLike } from './driver-harness.js';
 export { defaultRunner, type SuiteFn, type SuiteRunner } from './runner.js';
@@ -130,7 +127,6 @@ class ComputeHarness {
  * `checkForSetupError()`, and closes it afterwards, destroying what it spawned first.
  */
 export function describeComputeDriver(options: ComputeDriverSuiteOptions): void {
-  const runner = options.runner ?? defaultRunner();
   const flavor: Flavor = options.flavor ?? { name: 'conformance.tiny', vcpus: 1, memoryMiB: 64, rootGiB: 1 };
   const imageRef = options.imageRef ?? 'conformance-image';
   const [mountA, mountB] = options.mountpoints ?? ['/dev/vdb', '/dev/vdc'];
@@ -145,324 +141,261 @@ export function describeComputeDriver(options: ComputeDriverSuiteOptions): void 
         volumeId: `conformance-volume-${n}`,
       },
     }));
-  const workspace = new DriverWorkspace(options.env);
-  let harness: ComputeHarness | undefined;
 
-  const create = () => workspace.create<ComputeDriver>(options.manifest, 'compute-driver', options.config);
-  const test = (
-    keys: readonly ComputeSuiteKey[],
-    title: string,
-    body: (h: ComputeHarness) => Promise<void>,
-  ) => {
-    const reason = skipReason(options.skip, ...keys);
-    if (reason !== undefined) {
-      runner.it(`${title} [skipped: ${reason}]`);
-      return;
-    }
-    runner.it(title, async () => {
-      if (!harness) throw new Error('The driver was not created; see the failing beforeEach hook.');
-      await body(harness);
-    });
-  };
+  describeDriverSuite<ComputeSuiteKey, ComputeDriver, ComputeHarness>(
+    {
+      kind: 'compute-driver',
+      contract: 'ComputeDriver',
+      contractMethods: CONTRACT_METHODS,
+      options,
+      manifestKey: 'manifest',
+      harness: (driver, runId) => new ComputeHarness(driver, flavor, imageRef, runId),
+    },
+    (test, runner) => {
+      runner.describe('spawn and destroy', () => {
+        test(
+          ['lifecycle'],
+          'spawn starts the instance: getInfo says running and matches InstanceInfo',
+          async (h) => {
+            const i = await h.spawn();
+            const info = await h.driver.getInfo(i);
+            expectSchema(InstanceInfo, info, 'getInfo result');
+            expect(info.state).to.equal('running');
+          },
+        );
 
-  runner.describe(`compute-driver conformance: ${options.name ?? options.manifest.name}`, () => {
-    runner.beforeEach(async () => {
-      harness = undefined;
-      const driver = await create();
-      await driver.setup();
-      await driver.checkForSetupError();
-      harness = new ComputeHarness(driver, flavor, imageRef, randomBytes(4).toString('hex'));
-    });
+        test(
+          ['lifecycle'],
+          'listInstances reports spawned instances by backend name, and not destroyed ones',
+          async (h) => {
+            const a = await h.spawn();
+            const b = await h.spawn();
+            expect(await h.driver.listInstances()).to.include.members([a.name, b.name]);
+            await h.driver.destroy(a);
+            const names = await h.driver.listInstances();
+            expect(names).to.include(b.name);
+            expect(names).to.not.include(a.name);
+          },
+        );
 
-    runner.afterEach(async () => {
-      if (!harness) return;
-      const { driver } = harness;
-      await harness.cleanup();
-      harness = undefined;
-      await driver.close();
-    });
+        test(['lifecycle'], 'after destroy, getInfo of the instance is NotFound', async (h) => {
+          const i = await h.spawn();
+          await h.driver.destroy(i);
+          await expectRejection(h.driver.getInfo(i), 'NOT_FOUND', 'getInfo after destroy');
+        });
 
-    runner.after(() => workspace.dispose());
+        test(
+          ['lifecycle'],
+          'destroy of an unknown instance succeeds, and destroying twice succeeds',
+          async (h) => {
+            await h.driver.destroy(h.instanceSpec());
+            const i = await h.spawn();
+            await h.driver.destroy(i);
+            await h.driver.destroy(i);
+          },
+        );
+      });
 
-    runner.describe('manifest and lifecycle', () => {
-      test(
-        ['manifest'],
-        'the manifest is a compute-driver whose contract range this @stratus/core satisfies',
-        async () => {
-          const checked = checkPluginManifest(options.manifest, 'compute-driver');
-          expect(checked.kind).to.equal('compute-driver');
-        },
-      );
-
-      test(['manifest'], 'create() returns an object with every ComputeDriver method', async ({ driver }) => {
-        for (const method of CONTRACT_METHODS) {
-          expect((driver as unknown as Record<string, unknown>)[method], method).to.be.a('function');
+      runner.describe('unknown instances', () => {
+        const calls: Array<[string, (d: ComputeDriver, i: InstanceSpec) => Promise<unknown>]> = [
+          ['getInfo', (d, i) => d.getInfo(i)],
+          ['reboot', (d, i) => d.reboot(i, 'SOFT')],
+          ['powerOff', (d, i) => d.powerOff(i)],
+          ['powerOn', (d, i) => d.powerOn(i)],
+          ['pause', (d, i) => d.pause(i)],
+          ['unpause', (d, i) => d.unpause(i)],
+          ['suspend', (d, i) => d.suspend(i)],
+          ['resume', (d, i) => d.resume(i)],
+          ['rescue', (d, i) => d.rescue(i, 'conformance-rescue')],
+          ['unrescue', (d, i) => d.unrescue(i)],
+          ['getConsoleOutput', (d, i) => d.getConsoleOutput(i)],
+          ['attachVolume', (d, i) => d.attachVolume(i, connectionInfo(0), mountA)],
+          ['detachVolume', (d, i) => d.detachVolume(i, connectionInfo(0), mountA)],
+        ];
+        for (const [method, call] of calls) {
+          test(
+            ['unknownInstance'],
+            `${method} of an instance the hypervisor does not know is NotFound`,
+            async (h) => {
+              await expectRejection(
+                call(h.driver, h.instanceSpec()),
+                'NOT_FOUND',
+                `${method} of an unknown instance`,
+              );
+            },
+          );
         }
       });
 
-      test(['manifest'], 'a config key the driver does not know is refused with CONFIG_INVALID', async () => {
-        const config = { ...(options.config as object | undefined), conformanceUnknownKey: true };
-        await expectRejection(
-          workspace.create(options.manifest, 'compute-driver', config),
-          'CONFIG_INVALID',
-          'create() with an unknown config key',
-        );
-      });
-
-      test(
-        ['manifest'],
-        'setup() and checkForSetupError() succeed again on a second driver (idempotent across restarts)',
-        async () => {
-          const again = await create();
-          try {
-            await again.setup();
-            await again.checkForSetupError();
-          } finally {
-            await again.close();
-          }
-        },
-      );
-    });
-
-    runner.describe('spawn and destroy', () => {
-      test(
-        ['lifecycle'],
-        'spawn starts the instance: getInfo says running and matches InstanceInfo',
-        async (h) => {
+      runner.describe('power states', () => {
+        test(['power'], 'reboot SOFT and HARD leave a running instance running', async (h) => {
           const i = await h.spawn();
-          const info = await h.driver.getInfo(i);
-          expectSchema(InstanceInfo, info, 'getInfo result');
-          expect(info.state).to.equal('running');
-        },
-      );
+          await h.driver.reboot(i, 'SOFT');
+          expect(await h.state(i)).to.equal('running');
+          await h.driver.reboot(i, 'HARD');
+          expect(await h.state(i)).to.equal('running');
+        });
 
-      test(
-        ['lifecycle'],
-        'listInstances reports spawned instances by backend name, and not destroyed ones',
-        async (h) => {
-          const a = await h.spawn();
-          const b = await h.spawn();
-          expect(await h.driver.listInstances()).to.include.members([a.name, b.name]);
-          await h.driver.destroy(a);
-          const names = await h.driver.listInstances();
-          expect(names).to.include(b.name);
-          expect(names).to.not.include(a.name);
-        },
-      );
-
-      test(['lifecycle'], 'after destroy, getInfo of the instance is NotFound', async (h) => {
-        const i = await h.spawn();
-        await h.driver.destroy(i);
-        await expectRejection(h.driver.getInfo(i), 'NOT_FOUND', 'getInfo after destroy');
-      });
-
-      test(
-        ['lifecycle'],
-        'destroy of an unknown instance succeeds, and destroying twice succeeds',
-        async (h) => {
-          await h.driver.destroy(h.instanceSpec());
-          const i = await h.spawn();
-          await h.driver.destroy(i);
-          await h.driver.destroy(i);
-        },
-      );
-    });
-
-    runner.describe('unknown instances', () => {
-      const calls: Array<[string, (d: ComputeDriver, i: InstanceSpec) => Promise<unknown>]> = [
-        ['getInfo', (d, i) => d.getInfo(i)],
-        ['reboot', (d, i) => d.reboot(i, 'SOFT')],
-        ['powerOff', (d, i) => d.powerOff(i)],
-        ['powerOn', (d, i) => d.powerOn(i)],
-        ['pause', (d, i) => d.pause(i)],
-        ['unpause', (d, i) => d.unpause(i)],
-        ['suspend', (d, i) => d.suspend(i)],
-        ['resume', (d, i) => d.resume(i)],
-        ['rescue', (d, i) => d.rescue(i, 'conformance-rescue')],
-        ['unrescue', (d, i) => d.unrescue(i)],
-        ['getConsoleOutput', (d, i) => d.getConsoleOutput(i)],
-        ['attachVolume', (d, i) => d.attachVolume(i, connectionInfo(0), mountA)],
-        ['detachVolume', (d, i) => d.detachVolume(i, connectionInfo(0), mountA)],
-      ];
-      for (const [method, call] of calls) {
         test(
-          ['unknownInstance'],
-          `${method} of an instance the hypervisor does not know is NotFound`,
+          ['power'],
+          'powerOff moves a running instance to shutdown, powerOn back to running',
           async (h) => {
-            await expectRejection(
-              call(h.driver, h.instanceSpec()),
-              'NOT_FOUND',
-              `${method} of an unknown instance`,
+            const i = await h.spawn();
+            await h.driver.powerOff(i);
+            expect(await h.state(i)).to.equal('shutdown');
+            await h.driver.powerOn(i);
+            expect(await h.state(i)).to.equal('running');
+          },
+        );
+
+        test(['pause'], 'pause moves a running instance to paused, unpause back to running', async (h) => {
+          const i = await h.spawn();
+          await h.driver.pause(i);
+          expect(await h.state(i)).to.equal('paused');
+          await h.driver.unpause(i);
+          expect(await h.state(i)).to.equal('running');
+        });
+
+        test(['pause'], 'pause of a shutdown instance is InvalidState and leaves it shutdown', async (h) => {
+          const i = await h.spawn();
+          await h.driver.powerOff(i);
+          await expectRejection(h.driver.pause(i), 'INVALID_STATE', 'pause of a shutdown instance');
+          expect(await h.state(i)).to.equal('shutdown');
+        });
+
+        test(
+          ['suspend'],
+          'suspend moves a running instance to suspended, resume back to running',
+          async (h) => {
+            const i = await h.spawn();
+            await h.driver.suspend(i);
+            expect(await h.state(i)).to.equal('suspended');
+            await h.driver.resume(i);
+            expect(await h.state(i)).to.equal('running');
+          },
+        );
+
+        test(
+          ['rescue'],
+          'rescue leaves the instance running (from the rescue image), unrescue too',
+          async (h) => {
+            const i = await h.spawn();
+            await h.driver.rescue(i, 'conformance-rescue');
+            expect(await h.state(i)).to.equal('running');
+            await h.driver.unrescue(i);
+            expect(await h.state(i)).to.equal('running');
+          },
+        );
+
+        test(['rescue'], 'unrescue of an instance that is not rescued is InvalidState', async (h) => {
+          const i = await h.spawn();
+          await expectRejection(h.driver.unrescue(i), 'INVALID_STATE', 'unrescue without rescue');
+          expect(await h.state(i)).to.equal('running');
+        });
+      });
+
+      runner.describe('console', () => {
+        test(['console'], 'getConsoleOutput of a running instance is a non-empty string', async (h) => {
+          const i = await h.spawn();
+          const output = await h.driver.getConsoleOutput(i);
+          expect(output).to.be.a('string').and.not.equal('');
+        });
+      });
+
+      runner.describe('volumes', () => {
+        test(['volumes'], 'attachVolume at a free mountpoint then detachVolume succeed', async (h) => {
+          const i = await h.spawn();
+          await h.driver.attachVolume(i, connectionInfo(0), mountA);
+          await h.driver.detachVolume(i, connectionInfo(0), mountA);
+        });
+
+        test(['volumes'], 'attachVolume at an occupied mountpoint is InvalidState', async (h) => {
+          const i = await h.spawn();
+          await h.driver.attachVolume(i, connectionInfo(0), mountA);
+          await expectRejection(
+            h.driver.attachVolume(i, connectionInfo(1), mountA),
+            'INVALID_STATE',
+            'attach at a busy mountpoint',
+          );
+          await h.driver.attachVolume(i, connectionInfo(1), mountB);
+        });
+
+        test(['volumes'], 'detachVolume of a mountpoint with nothing attached succeeds', async (h) => {
+          const i = await h.spawn();
+          await h.driver.detachVolume(i, connectionInfo(0), mountB);
+        });
+
+        test(['volumes'], 'a mountpoint can be reused once its volume is detached', async (h) => {
+          const i = await h.spawn();
+          await h.driver.attachVolume(i, connectionInfo(0), mountA);
+          await h.driver.detachVolume(i, connectionInfo(0), mountA);
+          await h.driver.attachVolume(i, connectionInfo(1), mountA);
+          await h.driver.detachVolume(i, connectionInfo(1), mountA);
+        });
+      });
+
+      runner.describe('resources', () => {
+        test(
+          ['resources'],
+          'getAvailableResources matches AvailableResources with used ≤ total',
+          async ({ driver }) => {
+            const r = await driver.getAvailableResources();
+            expectSchema(AvailableResources, r, 'getAvailableResources result');
+            expect(r.memoryMiBUsed).to.be.at.most(r.memoryMiB);
+            expect(r.localDiskGiBUsed).to.be.at.most(r.localDiskGiB);
+            expect(r.hypervisorHostname).to.not.equal('');
+          },
+        );
+
+        test(
+          ['resources'],
+          'spawn adds at least the flavor to the used resources and destroy gives it back',
+          async (h) => {
+            const before = await h.driver.getAvailableResources();
+            const i = await h.spawn();
+            const during = await h.driver.getAvailableResources();
+            expect(during.vcpusUsed, 'vcpusUsed after spawn').to.be.at.least(before.vcpusUsed + flavor.vcpus);
+            expect(during.memoryMiBUsed, 'memoryMiBUsed after spawn').to.be.at.least(
+              before.memoryMiBUsed + flavor.memoryMiB,
+            );
+            expect(during.localDiskGiBUsed, 'localDiskGiBUsed after spawn').to.be.at.least(
+              before.localDiskGiBUsed + flavor.rootGiB,
+            );
+            await h.driver.destroy(i);
+            const afterwards = await h.driver.getAvailableResources();
+            expect(afterwards.vcpusUsed, 'vcpusUsed after destroy').to.equal(before.vcpusUsed);
+            expect(afterwards.memoryMiBUsed, 'memoryMiBUsed after destroy').to.be.at.most(
+              during.memoryMiBUsed - flavor.memoryMiB,
+            );
+            expect(afterwards.localDiskGiBUsed, 'localDiskGiBUsed after destroy').to.be.at.most(
+              during.localDiskGiBUsed - flavor.rootGiB,
             );
           },
         );
-      }
-    });
 
-    runner.describe('power states', () => {
-      test(['power'], 'reboot SOFT and HARD leave a running instance running', async (h) => {
-        const i = await h.spawn();
-        await h.driver.reboot(i, 'SOFT');
-        expect(await h.state(i)).to.equal('running');
-        await h.driver.reboot(i, 'HARD');
-        expect(await h.state(i)).to.equal('running');
-      });
-
-      test(['power'], 'powerOff moves a running instance to shutdown, powerOn back to running', async (h) => {
-        const i = await h.spawn();
-        await h.driver.powerOff(i);
-        expect(await h.state(i)).to.equal('shutdown');
-        await h.driver.powerOn(i);
-        expect(await h.state(i)).to.equal('running');
-      });
-
-      test(['pause'], 'pause moves a running instance to paused, unpause back to running', async (h) => {
-        const i = await h.spawn();
-        await h.driver.pause(i);
-        expect(await h.state(i)).to.equal('paused');
-        await h.driver.unpause(i);
-        expect(await h.state(i)).to.equal('running');
-      });
-
-      test(['pause'], 'pause of a shutdown instance is InvalidState and leaves it shutdown', async (h) => {
-        const i = await h.spawn();
-        await h.driver.powerOff(i);
-        await expectRejection(h.driver.pause(i), 'INVALID_STATE', 'pause of a shutdown instance');
-        expect(await h.state(i)).to.equal('shutdown');
-      });
-
-      test(
-        ['suspend'],
-        'suspend moves a running instance to suspended, resume back to running',
-        async (h) => {
-          const i = await h.spawn();
-          await h.driver.suspend(i);
-          expect(await h.state(i)).to.equal('suspended');
-          await h.driver.resume(i);
-          expect(await h.state(i)).to.equal('running');
-        },
-      );
-
-      test(
-        ['rescue'],
-        'rescue leaves the instance running (from the rescue image), unrescue too',
-        async (h) => {
-          const i = await h.spawn();
-          await h.driver.rescue(i, 'conformance-rescue');
-          expect(await h.state(i)).to.equal('running');
-          await h.driver.unrescue(i);
-          expect(await h.state(i)).to.equal('running');
-        },
-      );
-
-      test(['rescue'], 'unrescue of an instance that is not rescued is InvalidState', async (h) => {
-        const i = await h.spawn();
-        await expectRejection(h.driver.unrescue(i), 'INVALID_STATE', 'unrescue without rescue');
-        expect(await h.state(i)).to.equal('running');
-      });
-    });
-
-    runner.describe('console', () => {
-      test(['console'], 'getConsoleOutput of a running instance is a non-empty string', async (h) => {
-        const i = await h.spawn();
-        const output = await h.driver.getConsoleOutput(i);
-        expect(output).to.be.a('string').and.not.equal('');
-      });
-    });
-
-    runner.describe('volumes', () => {
-      test(['volumes'], 'attachVolume at a free mountpoint then detachVolume succeed', async (h) => {
-        const i = await h.spawn();
-        await h.driver.attachVolume(i, connectionInfo(0), mountA);
-        await h.driver.detachVolume(i, connectionInfo(0), mountA);
-      });
-
-      test(['volumes'], 'attachVolume at an occupied mountpoint is InvalidState', async (h) => {
-        const i = await h.spawn();
-        await h.driver.attachVolume(i, connectionInfo(0), mountA);
-        await expectRejection(
-          h.driver.attachVolume(i, connectionInfo(1), mountA),
-          'INVALID_STATE',
-          'attach at a busy mountpoint',
+        test(
+          ['resources', 'spawnPastResources'],
+          'spawn of a flavor needing more memory than is free is DriverFailure with reason insufficient_resources and leaves nothing',
+          async (h) => {
+            const r = await h.driver.getAvailableResources();
+            const big: Flavor = {
+              ...flavor,
+              name: 'conformance.huge',
+              memoryMiB: r.memoryMiB - r.memoryMiBUsed + 1,
+            };
+            const spec = h.instanceSpec(big);
+            const error = await expectRejection(
+              h.driver.spawn(spec),
+              'DRIVER_FAILURE',
+              `spawn with ${big.memoryMiB} MiB`,
+            );
+            expect(error.details.reason).to.equal('insufficient_resources');
+            expect(await h.driver.listInstances()).to.not.include(spec.name);
+            const afterwards = await h.driver.getAvailableResources();
+            expect(afterwards.memoryMiBUsed).to.equal(r.memoryMiBUsed);
+          },
         );
-        await h.driver.attachVolume(i, connectionInfo(1), mountB);
       });
-
-      test(['volumes'], 'detachVolume of a mountpoint with nothing attached succeeds', async (h) => {
-        const i = await h.spawn();
-        await h.driver.detachVolume(i, connectionInfo(0), mountB);
-      });
-
-      test(['volumes'], 'a mountpoint can be reused once its volume is detached', async (h) => {
-        const i = await h.spawn();
-        await h.driver.attachVolume(i, connectionInfo(0), mountA);
-        await h.driver.detachVolume(i, connectionInfo(0), mountA);
-        await h.driver.attachVolume(i, connectionInfo(1), mountA);
-        await h.driver.detachVolume(i, connectionInfo(1), mountA);
-      });
-    });
-
-    runner.describe('resources', () => {
-      test(
-        ['resources'],
-        'getAvailableResources matches AvailableResources with used ≤ total',
-        async ({ driver }) => {
-          const r = await driver.getAvailableResources();
-          expectSchema(AvailableResources, r, 'getAvailableResources result');
-          expect(r.memoryMiBUsed).to.be.at.most(r.memoryMiB);
-          expect(r.localDiskGiBUsed).to.be.at.most(r.localDiskGiB);
-          expect(r.hypervisorHostname).to.not.equal('');
-        },
-      );
-
-      test(
-        ['resources'],
-        'spawn adds at least the flavor to the used resources and destroy gives it back',
-        async (h) => {
-          const before = await h.driver.getAvailableResources();
-          const i = await h.spawn();
-          const during = await h.driver.getAvailableResources();
-          expect(during.vcpusUsed, 'vcpusUsed after spawn').to.be.at.least(before.vcpusUsed + flavor.vcpus);
-          expect(during.memoryMiBUsed, 'memoryMiBUsed after spawn').to.be.at.least(
-            before.memoryMiBUsed + flavor.memoryMiB,
-          );
-          expect(during.localDiskGiBUsed, 'localDiskGiBUsed after spawn').to.be.at.least(
-            before.localDiskGiBUsed + flavor.rootGiB,
-          );
-          await h.driver.destroy(i);
-          const afterwards = await h.driver.getAvailableResources();
-          expect(afterwards.vcpusUsed, 'vcpusUsed after destroy').to.equal(before.vcpusUsed);
-          expect(afterwards.memoryMiBUsed, 'memoryMiBUsed after destroy').to.be.at.most(
-            during.memoryMiBUsed - flavor.memoryMiB,
-          );
-          expect(afterwards.localDiskGiBUsed, 'localDiskGiBUsed after destroy').to.be.at.most(
-            during.localDiskGiBUsed - flavor.rootGiB,
-          );
-        },
-      );
-
-      test(
-        ['resources', 'spawnPastResources'],
-        'spawn of a flavor needing more memory than is free is DriverFailure with reason insufficient_resources and leaves nothing',
-        async (h) => {
-          const r = await h.driver.getAvailableResources();
-          const big: Flavor = {
-            ...flavor,
-            name: 'conformance.huge',
-            memoryMiB: r.memoryMiB - r.memoryMiBUsed + 1,
-          };
-          const spec = h.instanceSpec(big);
-          const error = await expectRejection(
-            h.driver.spawn(spec),
-            'DRIVER_FAILURE',
-            `spawn with ${big.memoryMiB} MiB`,
-          );
-          expect(error.details.reason).to.equal('insufficient_resources');
-          expect(await h.driver.listInstances()).to.not.include(spec.name);
-          const afterwards = await h.driver.getAvailableResources();
-          expect(afterwards.memoryMiBUsed).to.equal(r.memoryMiBUsed);
-        },
-      );
-    });
-  });
+    },
+  );
 }

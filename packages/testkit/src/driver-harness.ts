@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import {
   silentLogger,
 } from '@stratus/core';
 import { expect } from 'chai';
-import type { SuiteRunner } from './runner.js';
+import { defaultRunner, type SuiteRunner } from './runner.js';
 
 /**
  * The structural shape of a manifest as a suite accepts it. Loose on purpose: a third-party
@@ -149,4 +150,128 @@ export async function quietly(fn: () => Promise<unknown>): Promise<void> {
   } catch {
     // Cleanup after a failed test must not hide the test's own failure.
   }
+}
+
+/** What a suite's tests receive: the driver under test, and a cleanup of what the test made. */
+export interface SuiteHarness<D> {
+  readonly driver: D;
+  /** Best-effort removal of everything the test created on the backend. */
+  cleanup(): Promise<void>;
+}
+
+/** Registers one test of a driver suite: pending with the reason when one of `keys` is skipped. */
+export type SuiteTest<Key extends string, H> = (
+  keys: readonly Key[],
+  title: string,
+  body: (h: H) => Promise<void>,
+) => void;
+
+interface LifecycleDriver {
+  setup(): Promise<void>;
+  checkForSetupError(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What differs between the volume and compute suites; everything else is `describeDriverSuite`'s. */
+export interface DriverSuiteSpec<Key extends string, D extends LifecycleDriver, H extends SuiteHarness<D>> {
+  readonly kind: 'volume-driver' | 'compute-driver';
+  /** The contract's interface name, for messages (`VolumeDriver`). */
+  readonly contract: string;
+  readonly contractMethods: readonly string[];
+  readonly options: DriverSuiteOptions<Key>;
+  /** The group key of the manifest tests. */
+  readonly manifestKey: Key;
+  /** A harness around a fresh driver; `runId` keeps this run's backend names apart from others'. */
+  readonly harness: (driver: D, runId: string) => H;
+}
+
+/**
+ * The frame every driver suite shares: a fresh driver per test (created the way core does, then
+ * `setup()` and `checkForSetupError()`), cleaned up and closed afterwards, and the manifest and
+ * lifecycle tests. `groups` registers the contract's own tests with the `test` it is given.
+ */
+export function describeDriverSuite<Key extends string, D extends LifecycleDriver, H extends SuiteHarness<D>>(
+  spec: DriverSuiteSpec<Key, D, H>,
+  groups: (test: SuiteTest<Key, H>, runner: SuiteRunner) => void,
+): void {
+  const { options, kind } = spec;
+  const runner = options.runner ?? defaultRunner();
+  const workspace = new DriverWorkspace(options.env);
+  let harness: H | undefined;
+
+  const create = () => workspace.create<D>(options.manifest, kind, options.config);
+  const test: SuiteTest<Key, H> = (keys, title, body) => {
+    const reason = skipReason(options.skip, ...keys);
+    if (reason !== undefined) {
+      runner.it(`${title} [skipped: ${reason}]`);
+      return;
+    }
+    runner.it(title, async () => {
+      if (!harness) throw new Error('The driver was not created; see the failing beforeEach hook.');
+      await body(harness);
+    });
+  };
+
+  runner.describe(`${kind} conformance: ${options.name ?? options.manifest.name}`, () => {
+    runner.beforeEach(async () => {
+      harness = undefined;
+      const driver = await create();
+      await driver.setup();
+      await driver.checkForSetupError();
+      harness = spec.harness(driver, randomBytes(4).toString('hex'));
+    });
+
+    runner.afterEach(async () => {
+      if (!harness) return;
+      const { driver } = harness;
+      await harness.cleanup();
+      harness = undefined;
+      await driver.close();
+    });
+
+    runner.after(() => workspace.dispose());
+
+    runner.describe('manifest and lifecycle', () => {
+      const manifest = [spec.manifestKey];
+      test(
+        manifest,
+        `the manifest is a ${kind} whose contract range this @stratus/core satisfies`,
+        async () => {
+          const checked = checkPluginManifest(options.manifest, kind);
+          expect(checked.kind).to.equal(kind);
+        },
+      );
+
+      test(manifest, `create() returns an object with every ${spec.contract} method`, async ({ driver }) => {
+        for (const method of spec.contractMethods) {
+          expect((driver as unknown as Record<string, unknown>)[method], method).to.be.a('function');
+        }
+      });
+
+      test(manifest, 'a config key the driver does not know is refused with CONFIG_INVALID', async () => {
+        const config = { ...(options.config as object | undefined), conformanceUnknownKey: true };
+        await expectRejection(
+          workspace.create(options.manifest, kind, config),
+          'CONFIG_INVALID',
+          'create() with an unknown config key',
+        );
+      });
+
+      test(
+        manifest,
+        'setup() and checkForSetupError() succeed again on a second driver (idempotent across restarts)',
+        async () => {
+          const again = await create();
+          try {
+            await again.setup();
+            await again.checkForSetupError();
+          } finally {
+            await again.close();
+          }
+        },
+      );
+    });
+
+    groups(test, runner);
+  });
 }

@@ -8,7 +8,7 @@
  * describeVolumeDriver({ manifest: volume, config: { pool: 'test' } });
  * ```
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   ConnectionInfo,
   type Connector,
@@ -21,15 +21,12 @@ import {
 } from '@stratus/core';
 import { expect } from 'chai';
 import {
-  checkPluginManifest,
   type DriverSuiteOptions,
-  DriverWorkspace,
+  describeDriverSuite,
   expectRejection,
   expectSchema,
   quietly,
-  skipReason,
 } from './driver-harness.js';
-import { defaultRunner } from './runner.js';
 
 export type { DriverSuiteOptions, ManifestLike } from './driver-harness.js';
 export { defaultRunner, type SuiteFn, type SuiteRunner } from './runner.js';
@@ -144,7 +141,6 @@ class VolumeHarness {
  * `checkForSetupError()`, and closes it afterwards, deleting what it created first.
  */
 export function describeVolumeDriver(options: VolumeDriverSuiteOptions): void {
-  const runner = options.runner ?? defaultRunner();
   const sizeGiB = options.sizeGiB ?? 1;
   const tolerance = options.capacityToleranceGiB ?? 0.05;
   const connector: Connector = options.connector ?? {
@@ -152,477 +148,414 @@ export function describeVolumeDriver(options: VolumeDriverSuiteOptions): void {
     initiator: 'iqn.1993-08.org.debian:01:conformance',
     ip: '127.0.0.1',
   };
-  const workspace = new DriverWorkspace(options.env);
-  let harness: VolumeHarness | undefined;
 
-  const create = () => workspace.create<VolumeDriver>(options.manifest, 'volume-driver', options.config);
-  const test = (
-    keys: readonly VolumeSuiteKey[],
-    title: string,
-    body: (h: VolumeHarness) => Promise<void>,
-  ) => {
-    const reason = skipReason(options.skip, ...keys);
-    if (reason !== undefined) {
-      runner.it(`${title} [skipped: ${reason}]`);
-      return;
-    }
-    runner.it(title, async () => {
-      if (!harness) throw new Error('The driver was not created; see the failing beforeEach hook.');
-      await body(harness);
-    });
-  };
-
-  runner.describe(`volume-driver conformance: ${options.name ?? options.manifest.name}`, () => {
-    runner.beforeEach(async () => {
-      harness = undefined;
-      const driver = await create();
-      await driver.setup();
-      await driver.checkForSetupError();
-      harness = new VolumeHarness(driver, sizeGiB, randomBytes(4).toString('hex'));
-    });
-
-    runner.afterEach(async () => {
-      if (!harness) return;
-      const { driver } = harness;
-      await harness.cleanup();
-      harness = undefined;
-      await driver.close();
-    });
-
-    runner.after(() => workspace.dispose());
-
-    runner.describe('manifest and lifecycle', () => {
-      test(
-        ['manifest'],
-        'the manifest is a volume-driver whose contract range this @stratus/core satisfies',
-        async () => {
-          const checked = checkPluginManifest(options.manifest, 'volume-driver');
-          expect(checked.kind).to.equal('volume-driver');
-        },
-      );
-
-      test(['manifest'], 'create() returns an object with every VolumeDriver method', async ({ driver }) => {
-        for (const method of CONTRACT_METHODS) {
-          expect((driver as unknown as Record<string, unknown>)[method], method).to.be.a('function');
-        }
-      });
-
-      test(['manifest'], 'a config key the driver does not know is refused with CONFIG_INVALID', async () => {
-        const config = { ...(options.config as object | undefined), conformanceUnknownKey: true };
-        await expectRejection(
-          workspace.create(options.manifest, 'volume-driver', config),
-          'CONFIG_INVALID',
-          'create() with an unknown config key',
-        );
-      });
-
-      test(
-        ['manifest'],
-        'setup() and checkForSetupError() succeed again on a second driver (idempotent across restarts)',
-        async () => {
-          const again = await create();
-          try {
-            await again.setup();
-            await again.checkForSetupError();
-          } finally {
-            await again.close();
-          }
-        },
-      );
-    });
-
-    runner.describe('volumes', () => {
-      test(['volumes'], 'createVolume makes a volume that listVolumes reports with its size', async (h) => {
-        const v = await h.createVolume();
-        const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
-        expect(listed, `${v.name} in listVolumes`).to.not.equal(undefined);
-        expect(listed?.sizeGiB).to.be.closeTo(sizeGiB, tolerance);
-      });
-
-      test(['volumes'], 'createVolume returns nothing or a VolumeModelUpdate', async (h) => {
-        const update = await h.driver.createVolume(h.volumeSpec());
-        if (update !== undefined) expectSchema(VolumeModelUpdate, update, 'createVolume result');
-      });
-
-      test(
-        ['volumes'],
-        'createVolume of a volume that already exists with the same size succeeds',
-        async (h) => {
+  describeDriverSuite<VolumeSuiteKey, VolumeDriver, VolumeHarness>(
+    {
+      kind: 'volume-driver',
+      contract: 'VolumeDriver',
+      contractMethods: CONTRACT_METHODS,
+      options,
+      manifestKey: 'manifest',
+      harness: (driver, runId) => new VolumeHarness(driver, sizeGiB, runId),
+    },
+    (test, runner) => {
+      runner.describe('volumes', () => {
+        test(['volumes'], 'createVolume makes a volume that listVolumes reports with its size', async (h) => {
           const v = await h.createVolume();
-          await h.driver.createVolume(v);
-          expect((await h.names()).filter((n) => n === v.name)).to.have.length(1);
-        },
-      );
+          const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
+          expect(listed, `${v.name} in listVolumes`).to.not.equal(undefined);
+          expect(listed?.sizeGiB).to.be.closeTo(sizeGiB, tolerance);
+        });
 
-      test(['volumes'], 'deleteVolume removes the volume from listVolumes', async (h) => {
-        const v = await h.createVolume();
-        await h.driver.deleteVolume(v);
-        expect(await h.names()).to.not.include(v.name);
-      });
+        test(['volumes'], 'createVolume returns nothing or a VolumeModelUpdate', async (h) => {
+          const update = await h.driver.createVolume(h.volumeSpec());
+          if (update !== undefined) expectSchema(VolumeModelUpdate, update, 'createVolume result');
+        });
 
-      test(
-        ['volumes'],
-        'deleteVolume of a volume that is not there succeeds, twice in a row too',
-        async (h) => {
-          const v = await h.createVolume();
-          await h.driver.deleteVolume(v);
-          await h.driver.deleteVolume(v);
-          await h.driver.deleteVolume(h.volumeSpec());
-        },
-      );
-
-      test(['volumes'], 'listVolumes reflects every create and delete', async (h) => {
-        const a = await h.createVolume();
-        const b = await h.createVolume();
-        expect(await h.names()).to.include.members([a.name, b.name]);
-        await h.driver.deleteVolume(a);
-        const names = await h.names();
-        expect(names).to.include(b.name);
-        expect(names).to.not.include(a.name);
-      });
-    });
-
-    runner.describe('bad input', () => {
-      for (const name of ['-leading-dash', 'has space', '../escape', 'semi;colon', 'a'.repeat(129)]) {
         test(
-          ['badInput'],
-          `createVolume named ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}…(${name.length} chars)` : name)} is InvalidInput and creates nothing`,
+          ['volumes'],
+          'createVolume of a volume that already exists with the same size succeeds',
           async (h) => {
-            const spec = { ...h.volumeSpec(), name };
+            const v = await h.createVolume();
+            await h.driver.createVolume(v);
+            expect((await h.names()).filter((n) => n === v.name)).to.have.length(1);
+          },
+        );
+
+        test(['volumes'], 'deleteVolume removes the volume from listVolumes', async (h) => {
+          const v = await h.createVolume();
+          await h.driver.deleteVolume(v);
+          expect(await h.names()).to.not.include(v.name);
+        });
+
+        test(
+          ['volumes'],
+          'deleteVolume of a volume that is not there succeeds, twice in a row too',
+          async (h) => {
+            const v = await h.createVolume();
+            await h.driver.deleteVolume(v);
+            await h.driver.deleteVolume(v);
+            await h.driver.deleteVolume(h.volumeSpec());
+          },
+        );
+
+        test(['volumes'], 'listVolumes reflects every create and delete', async (h) => {
+          const a = await h.createVolume();
+          const b = await h.createVolume();
+          expect(await h.names()).to.include.members([a.name, b.name]);
+          await h.driver.deleteVolume(a);
+          const names = await h.names();
+          expect(names).to.include(b.name);
+          expect(names).to.not.include(a.name);
+        });
+      });
+
+      runner.describe('bad input', () => {
+        for (const name of ['-leading-dash', 'has space', '../escape', 'semi;colon', 'a'.repeat(129)]) {
+          test(
+            ['badInput'],
+            `createVolume named ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}…(${name.length} chars)` : name)} is InvalidInput and creates nothing`,
+            async (h) => {
+              const spec = { ...h.volumeSpec(), name };
+              await expectRejection(
+                h.driver.createVolume(spec),
+                'INVALID_INPUT',
+                `createVolume(${JSON.stringify(name)})`,
+              );
+              expect(await h.names()).to.not.include(name);
+            },
+          );
+        }
+
+        for (const size of [0, -1, 1.5]) {
+          test(['badInput'], `createVolume of ${size} GiB is InvalidInput and creates nothing`, async (h) => {
+            const spec = h.volumeSpec(size);
             await expectRejection(
               h.driver.createVolume(spec),
               'INVALID_INPUT',
-              `createVolume(${JSON.stringify(name)})`,
+              `createVolume of ${size} GiB`,
             );
-            expect(await h.names()).to.not.include(name);
+            expect(await h.names()).to.not.include(spec.name);
+          });
+        }
+      });
+
+      runner.describe('capacity and stats', () => {
+        test(
+          ['capacity'],
+          'getVolumeStats, cached or fresh, matches VolumeStats with free ≤ total',
+          async ({ driver }) => {
+            for (const refresh of [false, true]) {
+              const stats = await driver.getVolumeStats(refresh);
+              expectSchema(VolumeStats, stats, `getVolumeStats(${refresh})`);
+              expect(stats.freeCapacityGiB).to.be.at.most(stats.totalCapacityGiB + tolerance);
+            }
           },
         );
-      }
 
-      for (const size of [0, -1, 1.5]) {
-        test(['badInput'], `createVolume of ${size} GiB is InvalidInput and creates nothing`, async (h) => {
-          const spec = h.volumeSpec(size);
-          await expectRejection(h.driver.createVolume(spec), 'INVALID_INPUT', `createVolume of ${size} GiB`);
-          expect(await h.names()).to.not.include(spec.name);
-        });
-      }
-    });
-
-    runner.describe('capacity and stats', () => {
-      test(
-        ['capacity'],
-        'getVolumeStats, cached or fresh, matches VolumeStats with free ≤ total',
-        async ({ driver }) => {
-          for (const refresh of [false, true]) {
-            const stats = await driver.getVolumeStats(refresh);
-            expectSchema(VolumeStats, stats, `getVolumeStats(${refresh})`);
-            expect(stats.freeCapacityGiB).to.be.at.most(stats.totalCapacityGiB + tolerance);
-          }
-        },
-      );
-
-      test(
-        ['capacity'],
-        'a create shows in fresh stats (thick: free shrinks by its size; thin: provisioned grows by it) and a delete restores them',
-        async (h) => {
-          const before = await h.driver.getVolumeStats(true);
-          const v = await h.createVolume();
-          const during = await h.driver.getVolumeStats(true);
-          if (before.thinProvisioning) {
-            expect(during.provisionedCapacityGiB, 'provisioned after create').to.be.closeTo(
-              before.provisionedCapacityGiB + sizeGiB,
+        test(
+          ['capacity'],
+          'a create shows in fresh stats (thick: free shrinks by its size; thin: provisioned grows by it) and a delete restores them',
+          async (h) => {
+            const before = await h.driver.getVolumeStats(true);
+            const v = await h.createVolume();
+            const during = await h.driver.getVolumeStats(true);
+            if (before.thinProvisioning) {
+              expect(during.provisionedCapacityGiB, 'provisioned after create').to.be.closeTo(
+                before.provisionedCapacityGiB + sizeGiB,
+                tolerance,
+              );
+              expect(during.freeCapacityGiB, 'free after create').to.be.at.most(
+                before.freeCapacityGiB + tolerance,
+              );
+            } else {
+              expect(during.freeCapacityGiB, 'free after create').to.be.closeTo(
+                before.freeCapacityGiB - sizeGiB,
+                tolerance,
+              );
+            }
+            await h.driver.deleteVolume(v);
+            const afterwards = await h.driver.getVolumeStats(true);
+            expect(afterwards.freeCapacityGiB, 'free after delete').to.be.closeTo(
+              before.freeCapacityGiB,
               tolerance,
             );
-            expect(during.freeCapacityGiB, 'free after create').to.be.at.most(
-              before.freeCapacityGiB + tolerance,
-            );
-          } else {
-            expect(during.freeCapacityGiB, 'free after create').to.be.closeTo(
-              before.freeCapacityGiB - sizeGiB,
+            expect(afterwards.provisionedCapacityGiB, 'provisioned after delete').to.be.closeTo(
+              before.provisionedCapacityGiB,
               tolerance,
             );
-          }
-          await h.driver.deleteVolume(v);
-          const afterwards = await h.driver.getVolumeStats(true);
-          expect(afterwards.freeCapacityGiB, 'free after delete').to.be.closeTo(
-            before.freeCapacityGiB,
-            tolerance,
-          );
-          expect(afterwards.provisionedCapacityGiB, 'provisioned after delete').to.be.closeTo(
-            before.provisionedCapacityGiB,
-            tolerance,
-          );
-        },
-      );
+          },
+        );
 
-      test(
-        ['capacity', 'createPastCapacity'],
-        'a volume larger than the free (thin: provisionable) space is DriverFailure with reason insufficient_capacity and creates nothing',
-        async (h) => {
-          const stats = await h.driver.getVolumeStats(true);
-          const room = stats.thinProvisioning
-            ? stats.totalCapacityGiB * (stats.maxOverSubscriptionRatio ?? 1) - stats.provisionedCapacityGiB
-            : stats.freeCapacityGiB;
-          const spec = h.volumeSpec(Math.floor(room) + 1);
-          const error = await expectRejection(
-            h.driver.createVolume(spec),
-            'DRIVER_FAILURE',
-            `createVolume of ${spec.sizeGiB} GiB`,
-          );
-          expect(error.details.reason).to.equal('insufficient_capacity');
-          expect(await h.names()).to.not.include(spec.name);
-          const afterwards = await h.driver.getVolumeStats(true);
-          expect(afterwards.freeCapacityGiB).to.be.closeTo(stats.freeCapacityGiB, tolerance);
-        },
-      );
-    });
-
-    runner.describe('snapshots', () => {
-      test(['snapshots'], 'createSnapshot of a volume that does not exist is NotFound', async (h) => {
-        const ghost = h.volumeSpec();
-        await expectRejection(
-          h.driver.createSnapshot(h.snapshotSpec(ghost)),
-          'NOT_FOUND',
-          'createSnapshot of a missing volume',
+        test(
+          ['capacity', 'createPastCapacity'],
+          'a volume larger than the free (thin: provisionable) space is DriverFailure with reason insufficient_capacity and creates nothing',
+          async (h) => {
+            const stats = await h.driver.getVolumeStats(true);
+            const room = stats.thinProvisioning
+              ? stats.totalCapacityGiB * (stats.maxOverSubscriptionRatio ?? 1) - stats.provisionedCapacityGiB
+              : stats.freeCapacityGiB;
+            const spec = h.volumeSpec(Math.floor(room) + 1);
+            const error = await expectRejection(
+              h.driver.createVolume(spec),
+              'DRIVER_FAILURE',
+              `createVolume of ${spec.sizeGiB} GiB`,
+            );
+            expect(error.details.reason).to.equal('insufficient_capacity');
+            expect(await h.names()).to.not.include(spec.name);
+            const afterwards = await h.driver.getVolumeStats(true);
+            expect(afterwards.freeCapacityGiB).to.be.closeTo(stats.freeCapacityGiB, tolerance);
+          },
         );
       });
 
-      test(
-        ['snapshots'],
-        'deleteVolume of a volume with a snapshot is InvalidState and keeps it; after deleteSnapshot it succeeds',
-        async (h) => {
-          const v = await h.createVolume();
-          const s = await h.createSnapshot(v);
-          await expectRejection(h.driver.deleteVolume(v), 'INVALID_STATE', 'deleteVolume with a snapshot');
-          expect(await h.names()).to.include(v.name);
-          await h.driver.deleteSnapshot(s);
-          await h.driver.deleteVolume(v);
-          expect(await h.names()).to.not.include(v.name);
-        },
-      );
-
-      test(
-        ['snapshots'],
-        'deleteSnapshot of a snapshot that is not there succeeds, twice in a row too',
-        async (h) => {
-          const v = await h.createVolume();
-          const s = await h.createSnapshot(v);
-          await h.driver.deleteSnapshot(s);
-          await h.driver.deleteSnapshot(s);
-          await h.driver.deleteSnapshot(h.snapshotSpec(v));
-        },
-      );
-
-      test(['snapshots'], 'a snapshot is not listed as a volume', async (h) => {
-        const v = await h.createVolume();
-        const s = await h.createSnapshot(v);
-        expect(await h.names()).to.not.include(s.name);
-      });
-    });
-
-    runner.describe('volumes from snapshots', () => {
-      test(
-        ['snapshots', 'fromSnapshot'],
-        'createVolumeFromSnapshot makes a listed volume of the requested size that outlives the snapshot and its source',
-        async (h) => {
-          const source = await h.createVolume();
-          const s = await h.createSnapshot(source);
-          const copy = h.volumeSpec(sizeGiB + 1);
-          const update = await h.driver.createVolumeFromSnapshot(copy, s);
-          if (update !== undefined)
-            expectSchema(VolumeModelUpdate, update, 'createVolumeFromSnapshot result');
-          const listed = (await h.driver.listVolumes()).find((b) => b.name === copy.name);
-          expect(listed?.sizeGiB, `${copy.name} size`).to.be.closeTo(sizeGiB + 1, tolerance);
-          await h.driver.deleteSnapshot(s);
-          await h.driver.deleteVolume(source);
-          expect(await h.names()).to.include(copy.name);
-          await h.driver.deleteVolume(copy);
-        },
-      );
-
-      test(
-        ['snapshots', 'fromSnapshot'],
-        'createVolumeFromSnapshot of a snapshot that does not exist is NotFound',
-        async (h) => {
-          const source = await h.createVolume();
-          const ghost = h.snapshotSpec(source);
-          const copy = h.volumeSpec();
-          await expectRejection(
-            h.driver.createVolumeFromSnapshot(copy, ghost),
-            'NOT_FOUND',
-            'from a missing snapshot',
-          );
-          expect(await h.names()).to.not.include(copy.name);
-        },
-      );
-
-      test(
-        ['snapshots', 'fromSnapshot'],
-        'createVolumeFromSnapshot smaller than the snapshot is InvalidInput and creates nothing',
-        async (h) => {
-          const source = await h.createVolume(sizeGiB + 1);
-          const s = await h.createSnapshot(source);
-          const copy = h.volumeSpec(sizeGiB);
-          await expectRejection(
-            h.driver.createVolumeFromSnapshot(copy, s),
-            'INVALID_INPUT',
-            'a smaller volume from a snapshot',
-          );
-          expect(await h.names()).to.not.include(copy.name);
-        },
-      );
-    });
-
-    runner.describe('extend', () => {
-      test(['extend'], 'extendVolume to a larger size grows the volume', async (h) => {
-        const v = await h.createVolume();
-        await h.driver.extendVolume(v, sizeGiB + 1);
-        const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
-        expect(listed?.sizeGiB).to.be.closeTo(sizeGiB + 1, tolerance);
-      });
-
-      test(
-        ['extend'],
-        'extendVolume to the same or a smaller size is InvalidInput and keeps the size',
-        async (h) => {
-          const v = await h.createVolume(sizeGiB + 1);
-          await expectRejection(
-            h.driver.extendVolume(v, sizeGiB + 1),
-            'INVALID_INPUT',
-            'extendVolume to the same size',
-          );
-          await expectRejection(
-            h.driver.extendVolume(v, sizeGiB),
-            'INVALID_INPUT',
-            'extendVolume to a smaller size',
-          );
-          const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
-          expect(listed?.sizeGiB).to.be.closeTo(sizeGiB + 1, tolerance);
-        },
-      );
-
-      test(['extend'], 'extendVolume of a volume that does not exist is NotFound', async (h) => {
-        await expectRejection(
-          h.driver.extendVolume(h.volumeSpec(), sizeGiB + 1),
-          'NOT_FOUND',
-          'extendVolume of a missing volume',
-        );
-      });
-    });
-
-    runner.describe('exports and connections', () => {
-      /** Create, export, and return the volume as the manager stores it (with the provider fields). */
-      const exported = async (h: VolumeHarness): Promise<VolumeSpec> => {
-        const v = await h.createVolume();
-        const update = await h.driver.createExport(v, connector);
-        if (update !== undefined) expectSchema(VolumeModelUpdate, update, 'createExport result');
-        return { ...v, ...update };
-      };
-
-      test(
-        ['exports'],
-        'initializeConnection of an exported volume returns ConnectionInfo (iSCSI data when iscsi)',
-        async (h) => {
-          const v = await exported(h);
-          const info = await h.driver.initializeConnection(v, connector);
-          expectSchema(ConnectionInfo, info, 'initializeConnection result');
-          if (info.driverVolumeType === 'iscsi') {
-            expectSchema(IscsiConnectionData, info.data, 'iSCSI connection data');
-            expect(info.data.volumeId).to.equal(v.id);
-          }
-        },
-      );
-
-      test(
-        ['exports'],
-        'initializeConnection twice for the same connector gives the same target',
-        async (h) => {
-          const v = await exported(h);
-          const first = await h.driver.initializeConnection(v, connector);
-          const second = await h.driver.initializeConnection(v, connector);
-          expect(second.driverVolumeType).to.equal(first.driverVolumeType);
-          expect(second.data.targetIqn).to.deep.equal(first.data.targetIqn);
-          expect(second.data.targetPortal).to.deep.equal(first.data.targetPortal);
-        },
-      );
-
-      test(
-        ['exports'],
-        'ensureExport with the stored provider fields is idempotent and the volume stays connectable',
-        async (h) => {
-          const v = await exported(h);
-          await h.driver.ensureExport(v);
-          await h.driver.ensureExport(v);
-          expectSchema(
-            ConnectionInfo,
-            await h.driver.initializeConnection(v, connector),
-            'connection after ensureExport',
-          );
-        },
-      );
-
-      test(
-        ['exports'],
-        'createExport again with the stored provider fields succeeds and the volume stays connectable',
-        async (h) => {
-          const v = await exported(h);
-          const again = await h.driver.createExport(v, connector);
-          const stored = { ...v, ...again };
-          expectSchema(
-            ConnectionInfo,
-            await h.driver.initializeConnection(stored, connector),
-            'connection after re-export',
-          );
-        },
-      );
-
-      test(
-        ['exports'],
-        'terminateConnection succeeds, and again when the connection is already gone',
-        async (h) => {
-          const v = await exported(h);
-          await h.driver.initializeConnection(v, connector);
-          await h.driver.terminateConnection(v, connector);
-          await h.driver.terminateConnection(v, connector);
-        },
-      );
-
-      test(['exports'], 'removeExport succeeds, and again when the export is already gone', async (h) => {
-        const v = await exported(h);
-        await h.driver.removeExport(v);
-        await h.driver.removeExport(v);
-      });
-
-      test(
-        ['exports'],
-        'createExport and initializeConnection of a volume that does not exist are NotFound',
-        async (h) => {
+      runner.describe('snapshots', () => {
+        test(['snapshots'], 'createSnapshot of a volume that does not exist is NotFound', async (h) => {
           const ghost = h.volumeSpec();
           await expectRejection(
-            h.driver.createExport(ghost, connector),
+            h.driver.createSnapshot(h.snapshotSpec(ghost)),
             'NOT_FOUND',
-            'createExport of a missing volume',
+            'createSnapshot of a missing volume',
           );
-          await expectRejection(
-            h.driver.initializeConnection(ghost, connector),
-            'NOT_FOUND',
-            'initializeConnection of a missing volume',
-          );
-        },
-      );
+        });
 
-      test(
-        ['exports'],
-        'an exported volume with a connection can still be deleted once unexported',
-        async (h) => {
+        test(
+          ['snapshots'],
+          'deleteVolume of a volume with a snapshot is InvalidState and keeps it; after deleteSnapshot it succeeds',
+          async (h) => {
+            const v = await h.createVolume();
+            const s = await h.createSnapshot(v);
+            await expectRejection(h.driver.deleteVolume(v), 'INVALID_STATE', 'deleteVolume with a snapshot');
+            expect(await h.names()).to.include(v.name);
+            await h.driver.deleteSnapshot(s);
+            await h.driver.deleteVolume(v);
+            expect(await h.names()).to.not.include(v.name);
+          },
+        );
+
+        test(
+          ['snapshots'],
+          'deleteSnapshot of a snapshot that is not there succeeds, twice in a row too',
+          async (h) => {
+            const v = await h.createVolume();
+            const s = await h.createSnapshot(v);
+            await h.driver.deleteSnapshot(s);
+            await h.driver.deleteSnapshot(s);
+            await h.driver.deleteSnapshot(h.snapshotSpec(v));
+          },
+        );
+
+        test(['snapshots'], 'a snapshot is not listed as a volume', async (h) => {
+          const v = await h.createVolume();
+          const s = await h.createSnapshot(v);
+          expect(await h.names()).to.not.include(s.name);
+        });
+      });
+
+      runner.describe('volumes from snapshots', () => {
+        test(
+          ['snapshots', 'fromSnapshot'],
+          'createVolumeFromSnapshot makes a listed volume of the requested size that outlives the snapshot and its source',
+          async (h) => {
+            const source = await h.createVolume();
+            const s = await h.createSnapshot(source);
+            const copy = h.volumeSpec(sizeGiB + 1);
+            const update = await h.driver.createVolumeFromSnapshot(copy, s);
+            if (update !== undefined)
+              expectSchema(VolumeModelUpdate, update, 'createVolumeFromSnapshot result');
+            const listed = (await h.driver.listVolumes()).find((b) => b.name === copy.name);
+            expect(listed?.sizeGiB, `${copy.name} size`).to.be.closeTo(sizeGiB + 1, tolerance);
+            await h.driver.deleteSnapshot(s);
+            await h.driver.deleteVolume(source);
+            expect(await h.names()).to.include(copy.name);
+            await h.driver.deleteVolume(copy);
+          },
+        );
+
+        test(
+          ['snapshots', 'fromSnapshot'],
+          'createVolumeFromSnapshot of a snapshot that does not exist is NotFound',
+          async (h) => {
+            const source = await h.createVolume();
+            const ghost = h.snapshotSpec(source);
+            const copy = h.volumeSpec();
+            await expectRejection(
+              h.driver.createVolumeFromSnapshot(copy, ghost),
+              'NOT_FOUND',
+              'from a missing snapshot',
+            );
+            expect(await h.names()).to.not.include(copy.name);
+          },
+        );
+
+        test(
+          ['snapshots', 'fromSnapshot'],
+          'createVolumeFromSnapshot smaller than the snapshot is InvalidInput and creates nothing',
+          async (h) => {
+            const source = await h.createVolume(sizeGiB + 1);
+            const s = await h.createSnapshot(source);
+            const copy = h.volumeSpec(sizeGiB);
+            await expectRejection(
+              h.driver.createVolumeFromSnapshot(copy, s),
+              'INVALID_INPUT',
+              'a smaller volume from a snapshot',
+            );
+            expect(await h.names()).to.not.include(copy.name);
+          },
+        );
+      });
+
+      runner.describe('extend', () => {
+        test(['extend'], 'extendVolume to a larger size grows the volume', async (h) => {
+          const v = await h.createVolume();
+          await h.driver.extendVolume(v, sizeGiB + 1);
+          const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
+          expect(listed?.sizeGiB).to.be.closeTo(sizeGiB + 1, tolerance);
+        });
+
+        test(
+          ['extend'],
+          'extendVolume to the same or a smaller size is InvalidInput and keeps the size',
+          async (h) => {
+            const v = await h.createVolume(sizeGiB + 1);
+            await expectRejection(
+              h.driver.extendVolume(v, sizeGiB + 1),
+              'INVALID_INPUT',
+              'extendVolume to the same size',
+            );
+            await expectRejection(
+              h.driver.extendVolume(v, sizeGiB),
+              'INVALID_INPUT',
+              'extendVolume to a smaller size',
+            );
+            const listed = (await h.driver.listVolumes()).find((b) => b.name === v.name);
+            expect(listed?.sizeGiB).to.be.closeTo(sizeGiB + 1, tolerance);
+          },
+        );
+
+        test(['extend'], 'extendVolume of a volume that does not exist is NotFound', async (h) => {
+          await expectRejection(
+            h.driver.extendVolume(h.volumeSpec(), sizeGiB + 1),
+            'NOT_FOUND',
+            'extendVolume of a missing volume',
+          );
+        });
+      });
+
+      runner.describe('exports and connections', () => {
+        /** Create, export, and return the volume as the manager stores it (with the provider fields). */
+        const exported = async (h: VolumeHarness): Promise<VolumeSpec> => {
+          const v = await h.createVolume();
+          const update = await h.driver.createExport(v, connector);
+          if (update !== undefined) expectSchema(VolumeModelUpdate, update, 'createExport result');
+          return { ...v, ...update };
+        };
+
+        test(
+          ['exports'],
+          'initializeConnection of an exported volume returns ConnectionInfo (iSCSI data when iscsi)',
+          async (h) => {
+            const v = await exported(h);
+            const info = await h.driver.initializeConnection(v, connector);
+            expectSchema(ConnectionInfo, info, 'initializeConnection result');
+            if (info.driverVolumeType === 'iscsi') {
+              expectSchema(IscsiConnectionData, info.data, 'iSCSI connection data');
+              expect(info.data.volumeId).to.equal(v.id);
+            }
+          },
+        );
+
+        test(
+          ['exports'],
+          'initializeConnection twice for the same connector gives the same target',
+          async (h) => {
+            const v = await exported(h);
+            const first = await h.driver.initializeConnection(v, connector);
+            const second = await h.driver.initializeConnection(v, connector);
+            expect(second.driverVolumeType).to.equal(first.driverVolumeType);
+            expect(second.data.targetIqn).to.deep.equal(first.data.targetIqn);
+            expect(second.data.targetPortal).to.deep.equal(first.data.targetPortal);
+          },
+        );
+
+        test(
+          ['exports'],
+          'ensureExport with the stored provider fields is idempotent and the volume stays connectable',
+          async (h) => {
+            const v = await exported(h);
+            await h.driver.ensureExport(v);
+            await h.driver.ensureExport(v);
+            expectSchema(
+              ConnectionInfo,
+              await h.driver.initializeConnection(v, connector),
+              'connection after ensureExport',
+            );
+          },
+        );
+
+        test(
+          ['exports'],
+          'createExport again with the stored provider fields succeeds and the volume stays connectable',
+          async (h) => {
+            const v = await exported(h);
+            const again = await h.driver.createExport(v, connector);
+            const stored = { ...v, ...again };
+            expectSchema(
+              ConnectionInfo,
+              await h.driver.initializeConnection(stored, connector),
+              'connection after re-export',
+            );
+          },
+        );
+
+        test(
+          ['exports'],
+          'terminateConnection succeeds, and again when the connection is already gone',
+          async (h) => {
+            const v = await exported(h);
+            await h.driver.initializeConnection(v, connector);
+            await h.driver.terminateConnection(v, connector);
+            await h.driver.terminateConnection(v, connector);
+          },
+        );
+
+        test(['exports'], 'removeExport succeeds, and again when the export is already gone', async (h) => {
           const v = await exported(h);
-          await h.driver.initializeConnection(v, connector);
-          await h.driver.terminateConnection(v, connector);
           await h.driver.removeExport(v);
-          await h.driver.deleteVolume(v);
-          expect(await h.names()).to.not.include(v.name);
-        },
-      );
-    });
-  });
+          await h.driver.removeExport(v);
+        });
+
+        test(
+          ['exports'],
+          'createExport and initializeConnection of a volume that does not exist are NotFound',
+          async (h) => {
+            const ghost = h.volumeSpec();
+            await expectRejection(
+              h.driver.createExport(ghost, connector),
+              'NOT_FOUND',
+              'createExport of a missing volume',
+            );
+            await expectRejection(
+              h.driver.initializeConnection(ghost, connector),
+              'NOT_FOUND',
+              'initializeConnection of a missing volume',
+            );
+          },
+        );
+
+        test(
+          ['exports'],
+          'an exported volume with a connection can still be deleted once unexported',
+          async (h) => {
+            const v = await exported(h);
+            await h.driver.initializeConnection(v, connector);
+            await h.driver.terminateConnection(v, connector);
+            await h.driver.removeExport(v);
+            await h.driver.deleteVolume(v);
+            expect(await h.names()).to.not.include(v.name);
+          },
+        );
+      });
+    },
+  );
 }
