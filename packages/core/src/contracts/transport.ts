@@ -51,9 +51,14 @@ export const RequestRoute = Type.Union([TopicRoute, DirectRoute]);
 export type RequestRoute = Static<typeof RequestRoute>;
 
 /**
- * What crosses a transport: a JSON object. Transports serialise it (MemoryTransport too), so the
- * receiver never shares an object with the sender and only JSON values survive (a `Date` arrives
- * as its ISO string, `undefined` members vanish).
+ * What crosses a transport: a JSON object. The receiver never shares an object with the sender
+ * and only JSON values survive (a `Date` arrives as its ISO string, `undefined` members vanish).
+ * Broker transports serialise it to JSON text. MemoryTransport gives the receiver the same result
+ * without text: a structural copy sharing only immutable values (strings, numbers, booleans,
+ * null), which is stricter than JSON where JSON would silently mangle data — functions, symbols,
+ * bigints, NaN/±Infinity, `undefined` inside arrays, class instances without `toJSON` (`Map`,
+ * `Set`, typed arrays) and cycles are refused with `InvalidInputError` naming the path — so a
+ * message accepted in process also crosses a JSON wire unchanged.
  */
 export const TransportMessage = Type.Record(Type.String(), Type.Unknown());
 export type TransportMessage = Record<string, unknown>;

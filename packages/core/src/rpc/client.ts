@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../context.js';
 import type { RequestRoute, Route, Transport } from '../contracts/transport.js';
 import {
@@ -11,7 +10,7 @@ import {
 } from '../errors.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import { validatorOf } from '../schema.js';
-import { parseVersion, type RpcEnvelope, RpcReply } from './envelope.js';
+import { newMessageId, type ParsedVersion, parseVersion, type RpcEnvelope, RpcReply } from './envelope.js';
 import { RemoteError } from './errors.js';
 import type { EnvelopeSigner } from './signing.js';
 
@@ -65,9 +64,12 @@ export class RpcClient {
   private readonly defaultTimeoutMs: number;
   private readonly defaultVersion: string;
   private readonly versionCap: string | undefined;
+  private readonly parsedCap: ParsedVersion | undefined;
   private readonly namespace: string | null;
   private readonly logger: Logger;
   private readonly signer: EnvelopeSigner | undefined;
+  /** The route of `{}` (the client's own topic), built once: most calls name no other target. */
+  private readonly defaultRoute: (RequestRoute & Route) | undefined;
 
   constructor(transport: Transport, options: RpcClientOptions = {}) {
     this.transport = transport;
@@ -78,8 +80,10 @@ export class RpcClient {
     this.namespace = options.namespace ?? null;
     this.logger = options.logger ?? silentLogger();
     this.signer = options.signer;
+    this.defaultRoute =
+      this.topic === undefined ? undefined : Object.freeze({ kind: 'topic' as const, topic: this.topic });
     parseVersion(this.defaultVersion, 'defaultVersion');
-    if (this.versionCap !== undefined) parseVersion(this.versionCap, 'versionCap');
+    this.parsedCap = this.versionCap === undefined ? undefined : parseVersion(this.versionCap, 'versionCap');
     if (!(this.defaultTimeoutMs > 0)) {
       throw new InvalidInputError('Invalid RpcClient options', [
         { path: '/defaultTimeoutMs', message: 'must be > 0' },
@@ -92,8 +96,8 @@ export class RpcClient {
    * (always true without a cap). Client stubs use it to fall back to an older form of a call.
    */
   canSendVersion(version: string): boolean {
-    if (this.versionCap === undefined) return true;
-    const cap = parseVersion(this.versionCap, 'versionCap');
+    const cap = this.parsedCap;
+    if (cap === undefined) return true;
     const wanted = parseVersion(version);
     return wanted.major === cap.major && wanted.minor <= cap.minor;
   }
@@ -118,8 +122,7 @@ export class RpcClient {
         { path: '/timeout', message: 'must be > 0' },
       ]);
     }
-    const envelope = this.envelope(ctx, method, args, options.version);
-    const deadline = Date.now() + timeoutMs;
+    const envelope = this.envelope(ctx, method, args, options.version, Date.now() + timeoutMs);
     const name = this.targetName(route);
     // A child logger per call costs more than the in-process call itself: built only when used.
     const log = () =>
@@ -127,7 +130,7 @@ export class RpcClient {
     if (this.logger.isLevelEnabled('debug')) log().debug('rpc call');
     let raw: Record<string, unknown>;
     try {
-      raw = await this.transport.request(route, this.signed({ ...envelope, deadline }), { timeoutMs });
+      raw = await this.transport.request(route, this.signed(envelope), { timeoutMs });
     } catch (error) {
       if (StratusError.is(error, 'TIMEOUT')) {
         throw new TimeoutError(`No reply from ${name} to ${method} within ${timeoutMs} ms`, {
@@ -168,7 +171,7 @@ export class RpcClient {
     const envelope = this.envelope(ctx, method, args, options.version);
     if (this.logger.isLevelEnabled('debug'))
       this.logger.debug({ requestId: ctx.requestId, method, target: this.targetName(route) }, 'rpc cast');
-    await this.transport.publish(route, this.signed({ ...envelope }));
+    await this.transport.publish(route, this.signed(envelope));
   }
 
   /** Cast to every host consuming `topic`'s fanout (the client's topic when none is given). */
@@ -184,10 +187,10 @@ export class RpcClient {
       throw new InvalidInputError(`fanoutCast of ${method} names no topic and the client has no default`);
     const envelope = this.envelope(ctx, method, args, options.version);
     this.logger.debug({ requestId: ctx.requestId, method, target: `${resolved}_fanout` }, 'rpc fanout cast');
-    await this.transport.publish({ kind: 'fanout', topic: resolved }, this.signed({ ...envelope }));
+    await this.transport.publish({ kind: 'fanout', topic: resolved }, this.signed(envelope));
   }
 
-  private signed(message: Record<string, unknown>): Record<string, unknown> {
+  private signed(message: RpcEnvelope): Record<string, unknown> {
     if (!this.signer) return message;
     try {
       return this.signer.sign(message);
@@ -200,6 +203,8 @@ export class RpcClient {
   }
 
   private route(target: RpcTarget): RequestRoute & Route {
+    if (target.topic === undefined && target.host === undefined && this.defaultRoute)
+      return this.defaultRoute;
     const topic = target.topic ?? this.topic;
     if (!topic) throw new InvalidInputError('RPC target names no topic and the client has no default topic');
     return target.host === undefined
@@ -216,9 +221,11 @@ export class RpcClient {
     method: string,
     args: unknown,
     version: string | undefined,
+    deadline?: number,
   ): RpcEnvelope {
     const wanted = version ?? this.defaultVersion;
-    parseVersion(wanted);
+    // The default was checked by the constructor.
+    if (wanted !== this.defaultVersion) parseVersion(wanted);
     if (!this.canSendVersion(wanted)) {
       throw new UnsupportedVersionError(
         `${method} needs API version ${wanted}, but this client is capped at ${this.versionCap}: a host may still run the older version. Raise versionCap once every host is upgraded.`,
@@ -228,13 +235,16 @@ export class RpcClient {
     if (typeof args !== 'object' || args === null || Array.isArray(args)) {
       throw new InvalidInputError(`Arguments of ${method} must be an object of keyword arguments`);
     }
-    return {
-      id: randomUUID().replaceAll('-', ''),
+    // The transport copies what it sends: the envelope is built once, never spread again.
+    const envelope: RpcEnvelope = {
+      id: newMessageId(),
       method,
       args: args as Record<string, unknown>,
       context: ctx.toJSON(),
       version: wanted,
-      ...(this.namespace === null ? {} : { namespace: this.namespace }),
     };
+    if (this.namespace !== null) envelope.namespace = this.namespace;
+    if (deadline !== undefined) envelope.deadline = deadline;
+    return envelope;
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { RequestContextData } from '../context.js';
 import { InvalidInputError } from '../errors.js';
@@ -67,18 +68,40 @@ export interface ParsedVersion {
   readonly minor: number;
 }
 
+/** Versions seen lately: every message carries one, and a handful of distinct ones exist. Bounded (wire input). */
+const parsedVersions = new Map<string, ParsedVersion>();
+const PARSED_VERSIONS_MAX = 256;
+
 /**
  * `'1.3'` → `{ major: 1, minor: 3 }`.
  * @throws InvalidInputError when `version` is not `major.minor`.
  */
 export function parseVersion(version: string, what = 'RPC version'): ParsedVersion {
+  const known = parsedVersions.get(version);
+  if (known) return known;
   const match = /^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$/.exec(version);
   if (!match) {
     throw new InvalidInputError(`${what} "${version}" is not of the form major.minor (e.g. "1.0")`, [
       { path: '/version', message: 'must be major.minor' },
     ]);
   }
-  return { major: Number(match[1]), minor: Number(match[2]) };
+  const parsed = Object.freeze({ major: Number(match[1]), minor: Number(match[2]) });
+  if (parsedVersions.size >= PARSED_VERSIONS_MAX) parsedVersions.clear();
+  parsedVersions.set(version, parsed);
+  return parsed;
+}
+
+/** Random per process, so ids of different processes never meet; the counter makes them unique here. */
+const ID_PREFIX = randomBytes(10).toString('hex');
+let idCounter = 0;
+
+/**
+ * A new message id: 32 hex chars like oslo's `_msg_id` (a uuid4 without dashes) — 80 random bits
+ * per process followed by a 48-bit counter, unique without a random draw per message.
+ */
+export function newMessageId(): string {
+  idCounter = (idCounter + 1) % 0x1000000000000;
+  return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
 }
 
 /** True when a server speaking `server` can serve a caller asking for `requested`. */

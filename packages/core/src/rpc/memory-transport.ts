@@ -16,12 +16,16 @@ import {
 import { InvalidInputError, InvalidStateError, TimeoutError, TransportUnavailableError } from '../errors.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import { definePlugin } from '../plugin/manifest.js';
-import { schemaIssues } from '../schema.js';
+import { schemaIssues, validatorOf } from '../schema.js';
+import { cloneCopied, copyMessage } from './json-copy.js';
 
-/** A message sitting in a queue, kept as JSON text so no object is ever shared. */
+/**
+ * A message sitting in a queue: the broker's private snapshot, taken when it was published and
+ * never handed out itself (each delivery gets its own copy), so no object is ever shared.
+ */
 interface QueuedMessage {
-  readonly body: string;
-  readonly reply?: { readonly address: string; readonly correlationId: string };
+  readonly body: TransportMessage;
+  readonly reply?: { readonly address: string; readonly correlationId: number };
   readonly redelivered: boolean;
 }
 
@@ -48,7 +52,7 @@ interface ConsumerState {
   pumpFrom: number;
 }
 
-type ReplySink = (correlationId: string, body: string) => void;
+type ReplySink = (correlationId: number, body: TransportMessage) => void;
 
 const CORE = Symbol('memory-broker-core');
 
@@ -166,41 +170,53 @@ class BrokerCore {
 
   private deliver(consumer: ConsumerState, queue: MemoryQueue, message: QueuedMessage): void {
     consumer.unacked.set(message, queue);
-    const delivery: Delivery = {
-      message: JSON.parse(message.body) as TransportMessage,
-      route: queue.route,
-      redelivered: message.redelivered,
-      ...(message.reply ? { reply: this.replier(message.reply.address, message.reply.correlationId) } : {}),
+    const reply = message.reply;
+    const delivery: Delivery = reply
+      ? {
+          message: cloneCopied(message.body),
+          route: queue.route,
+          redelivered: message.redelivered,
+          reply: this.replier(reply.address, reply.correlationId),
+        }
+      : { message: cloneCopied(message.body), route: queue.route, redelivered: message.redelivered };
+    const settle = () => {
+      // Absent when close() already put the message back.
+      if (consumer.unacked.delete(message)) this.pumpConsumer(consumer);
+    };
+    const fail = (error: unknown) => {
+      consumer.logger.warn(
+        { err: error, queue: queue.name },
+        'transport handler rejected; the message is dropped, not requeued',
+      );
+      settle();
     };
     // Asynchronous, like a network hop: a publisher never runs a handler inside its own call.
-    void Promise.resolve()
-      .then(() => consumer.handler(delivery))
-      .catch((error: unknown) => {
-        consumer.logger.warn(
-          { err: error, queue: queue.name },
-          'transport handler rejected; the message is dropped, not requeued',
-        );
-      })
-      .finally(() => {
-        // Absent when close() already put the message back.
-        if (consumer.unacked.delete(message)) this.pumpConsumer(consumer);
-      });
+    queueMicrotask(() => {
+      let outcome: Promise<void> | void;
+      try {
+        outcome = consumer.handler(delivery);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      if (outcome && typeof outcome.then === 'function') outcome.then(settle, fail);
+      else settle();
+    });
   }
 
-  private replier(address: string, correlationId: string): (message: TransportMessage) => Promise<void> {
+  private replier(address: string, correlationId: number): (message: TransportMessage) => Promise<void> {
     let sent = false;
     return async (message) => {
       if (sent)
         throw new InvalidStateError(
           `A reply to request ${correlationId} was already sent; send exactly one.`,
         );
-      const body = serialise(message, 'reply');
+      const body = copyMessage(message, 'reply');
       sent = true;
-      void Promise.resolve().then(() => {
-        const sink = this.replySinks.get(address);
-        if (sink) sink(correlationId, body);
-        else this.logger.debug({ correlationId }, 'reply for a closed connection dropped');
-      });
+      // The requester's promise settles in a later microtask anyway: no hop needed here.
+      const sink = this.replySinks.get(address);
+      if (sink) sink(correlationId, body);
+      else this.logger.debug({ correlationId }, 'reply for a closed connection dropped');
     };
   }
 }
@@ -237,22 +253,37 @@ export interface MemoryTransportOptions {
 interface PendingRequest {
   readonly resolve: (message: TransportMessage) => void;
   readonly reject: (error: unknown) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  /** `Date.now()` after which the request times out. */
+  readonly deadline: number;
+  readonly target: RequestRoute;
+  readonly timeoutMs: number;
 }
+
+/** setTimeout's longest delay; longer ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The embedded transport: one connection to a `MemoryBroker`. Broker semantics match the AMQP
  * transport's: round-robin shared queues kept until consumed, per-host queues, fanout copies,
- * prefetch windows, requeue of unacknowledged messages on close. Messages are serialised to JSON
- * on the way in and parsed per delivery, so nothing is shared and only JSON values survive.
+ * prefetch windows, requeue of unacknowledged messages on close. Messages are copied on the way
+ * in (checked to be JSON data, see `copyMessage`) and again per delivery, so nothing is shared and
+ * only JSON values survive, without going through JSON text.
  */
 export class MemoryTransport extends Transport {
   readonly broker: MemoryBroker;
   private readonly logger: Logger;
   private connected = false;
   private replyAddress = '';
-  private readonly pending = new Map<string, PendingRequest>();
+  /** In send order; correlation ids are this connection's own counter. */
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextCorrelationId = 0;
   private readonly consumers = new Set<ConsumerState>();
+  /**
+   * One timer for every pending request, armed for the earliest deadline (a timer per request
+   * cost more than the in-process round trip). Unreferenced while nothing is pending.
+   */
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
 
   constructor(options: MemoryTransportOptions = {}) {
     super();
@@ -274,13 +305,18 @@ export class MemoryTransport extends Transport {
     core.replySinks.delete(this.replyAddress);
     for (const consumer of this.consumers) core.unsubscribe(consumer, true);
     this.consumers.clear();
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(
-        new TransportUnavailableError(`The transport was closed while request ${id} awaited its reply.`),
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const request of pending) {
+      request.reject(
+        new TransportUnavailableError(
+          `The transport was closed while a request to ${routeName(request.target)} awaited its reply.`,
+        ),
       );
     }
-    this.pending.clear();
   }
 
   override async consume(
@@ -321,7 +357,7 @@ export class MemoryTransport extends Transport {
   override async publish(target: Route, message: TransportMessage): Promise<void> {
     this.assertConnected('publish');
     checkRoute(target, '/target');
-    this.broker[CORE].enqueue(target, { body: serialise(message, 'message'), redelivered: false });
+    this.broker[CORE].enqueue(target, { body: copyMessage(message, 'message'), redelivered: false });
   }
 
   override request(
@@ -343,17 +379,12 @@ export class MemoryTransport extends Transport {
           { path: '/timeoutMs', message: `must be > 0, got ${String(options.timeoutMs)}` },
         ]);
       }
-      const body = serialise(message, 'message');
-      const correlationId = randomUUID();
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        reject(
-          new TimeoutError(`No reply on ${routeName(target)} within ${options.timeoutMs} ms`, {
-            details: { target, timeoutMs: options.timeoutMs },
-          }),
-        );
-      }, options.timeoutMs);
-      this.pending.set(correlationId, { resolve, reject, timer });
+      const body = copyMessage(message, 'message');
+      const correlationId = this.nextCorrelationId++;
+      const deadline = Date.now() + options.timeoutMs;
+      this.pending.set(correlationId, { resolve, reject, deadline, target, timeoutMs: options.timeoutMs });
+      if (deadline < this.timerAt) this.arm(deadline);
+      else if (this.pending.size === 1) this.timer?.ref();
       this.broker[CORE].enqueue(target, {
         body,
         reply: { address: this.replyAddress, correlationId },
@@ -362,15 +393,48 @@ export class MemoryTransport extends Transport {
     });
   }
 
-  private onReply(correlationId: string, body: string): void {
+  private onReply(correlationId: number, body: TransportMessage): void {
     const pending = this.pending.get(correlationId);
     if (!pending) {
       this.logger.debug({ correlationId }, 'late reply dropped: its request already timed out');
       return;
     }
     this.pending.delete(correlationId);
-    clearTimeout(pending.timer);
-    pending.resolve(JSON.parse(body) as TransportMessage);
+    // The armed timer stays (re-armed or dropped when it fires); it just stops holding the process.
+    if (this.pending.size === 0) this.timer?.unref();
+    pending.resolve(body);
+  }
+
+  private arm(deadline: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = deadline;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(deadline - Date.now())));
+    this.timer = setTimeout(() => this.sweep(), delay);
+  }
+
+  /** Time out every request past its deadline; re-arm for the earliest one left. */
+  private sweep(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    const expired: PendingRequest[] = [];
+    for (const [id, request] of this.pending) {
+      if (request.deadline <= now) {
+        this.pending.delete(id);
+        expired.push(request);
+      } else if (request.deadline < next) {
+        next = request.deadline;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const request of expired) {
+      request.reject(
+        new TimeoutError(`No reply on ${routeName(request.target)} within ${request.timeoutMs} ms`, {
+          details: { target: request.target, timeoutMs: request.timeoutMs },
+        }),
+      );
+    }
   }
 
   private assertConnected(operation: string): void {
@@ -382,31 +446,21 @@ export class MemoryTransport extends Transport {
   }
 }
 
+/** Frozen routes already checked (a client's default route is reused for every call). */
+const checkedRoutes = new WeakSet<object>();
+
 function checkRoute(route: unknown, path: string): asserts route is Route {
+  if (typeof route === 'object' && route !== null && checkedRoutes.has(route)) return;
+  if (validatorOf(RouteSchema).Check(route)) {
+    // Only a frozen route stays valid: anything else could be changed after this check.
+    if (Object.isFrozen(route)) checkedRoutes.add(route as object);
+    return;
+  }
   const issues = schemaIssues(RouteSchema, route);
   if (issues.length > 0) {
     throw new InvalidInputError(
       'Invalid route',
       issues.map((i) => ({ path: `${path}${i.path}`, message: i.message })),
-    );
-  }
-}
-
-function serialise(message: unknown, what: string): string {
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    throw new InvalidInputError(`A transport ${what} must be a JSON object`, [
-      { path: '/', message: 'must be an object' },
-    ]);
-  }
-  try {
-    return JSON.stringify(message);
-  } catch (error) {
-    throw new InvalidInputError(
-      `A transport ${what} must be JSON-serialisable: ${(error as Error).message}`,
-      [],
-      {
-        cause: error,
-      },
     );
   }
 }

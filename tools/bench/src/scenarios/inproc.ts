@@ -179,7 +179,7 @@ export async function runInproc(mode: Mode, rec: Recorder): Promise<undefined> {
     1,
   );
   rec.notes.push(
-    'Both systems in one process, loggers off, validation on (checked: each refuses a non-string payload). Stratus serialises every message to JSON and back (the transport contract: nothing shared between sender and receiver); Moleculer passes the params object by reference.',
+    'Both systems in one process, loggers off, validation on (checked: each refuses a non-string payload). Stratus copies every message (request on publish and again per delivery, reply once) so nothing is shared between sender and receiver, as the transport contract requires — a structural copy checked to be JSON data, not JSON text; Moleculer passes the params object by reference.',
     'A cast is timed until its handler ran (Moleculer: `broker.emit` of a local event with params validation).',
   );
   return undefined;
