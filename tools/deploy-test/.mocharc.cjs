@@ -1,6 +1,6 @@
 module.exports = {
   'node-option': ['import=tsx'],
-  spec: ['test/**/*.test.ts'],
+  spec: ['test/deploy/**/*.test.ts'],
   timeout: 10000,
   forbidOnly: Boolean(process.env.CI),
 };

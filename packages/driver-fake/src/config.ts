@@ -41,6 +41,13 @@ export const FakeVolumeConfig = Type.Object(
       default: 'fake',
       description: 'Backend name reported in volume stats (for placement).',
     }),
+    stateFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "JSON file the backend's volumes, snapshots and exports are kept in (relative to the data directory), so they outlive the process like LVM volumes do; without it everything is in memory.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

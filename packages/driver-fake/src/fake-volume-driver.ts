@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   type BackendVolume,
   ConflictError,
@@ -82,6 +84,27 @@ export interface FakeVolumeView {
 
 const DRIVER_VERSION = '1.0.0';
 
+/** Methods that change what the backend holds: with `stateFile`, each success is written out. */
+const MUTATING: ReadonlySet<VolumeMethod> = new Set([
+  'createVolume',
+  'createVolumeFromSnapshot',
+  'deleteVolume',
+  'createSnapshot',
+  'deleteSnapshot',
+  'extendVolume',
+  'createExport',
+  'ensureExport',
+  'removeExport',
+  'initializeConnection',
+  'terminateConnection',
+]);
+
+/** The `stateFile` format. */
+interface SavedState {
+  readonly volumes: Array<Omit<VolumeRecord, 'connections'> & { connections: Array<[string, Connector]> }>;
+  readonly snapshots: SnapshotRecord[];
+}
+
 /**
  * An in-memory volume backend that behaves like an LVM volume group exported over iSCSI:
  * capacity is accounted (thick or thin), snapshots take space and pin their volume, exports carry
@@ -94,12 +117,41 @@ export class FakeVolumeDriver extends VolumeDriver {
   readonly #volumes = new Map<string, VolumeRecord>();
   readonly #snapshots = new Map<string, SnapshotRecord>();
   #stats: VolumeStats | undefined;
+  readonly #stateFile: string | undefined;
 
   constructor(config: FakeVolumeConfig, env: PluginEnv) {
     super();
     this.config = { ...config };
     this.#env = env;
     this.#instrument = new FakeInstrument('FakeVolumeDriver', VOLUME_METHODS);
+    this.#stateFile = config.stateFile ? path.resolve(env.dataDir, config.stateFile) : undefined;
+    if (this.#stateFile && existsSync(this.#stateFile)) this.#load(this.#stateFile);
+  }
+
+  /** Record, inject faults, run `body`; a successful change is saved to `stateFile` before it returns. */
+  #invoke<T>(method: VolumeMethod, args: readonly unknown[], body: () => T): Promise<T> {
+    return this.#instrument.invoke(method, args, () => {
+      const result = body();
+      if (this.#stateFile && MUTATING.has(method)) this.#save(this.#stateFile);
+      return result;
+    });
+  }
+
+  #load(file: string): void {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedState;
+    for (const v of saved.volumes) this.#volumes.set(v.name, { ...v, connections: new Map(v.connections) });
+    for (const s of saved.snapshots) this.#snapshots.set(s.name, s);
+  }
+
+  /** Write-then-rename: a process killed mid-write leaves the previous state, never a torn file. */
+  #save(file: string): void {
+    const state: SavedState = {
+      volumes: [...this.#volumes.values()].map((v) => ({ ...v, connections: [...v.connections] })),
+      snapshots: [...this.#snapshots.values()],
+    };
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(state));
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Failure injection: `failNext`, `hangNext`, `releaseHangs`, `clear`. */
@@ -118,7 +170,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   override setup(): Promise<void> {
-    return this.#instrument.invoke('setup', [], () => {
+    return this.#invoke('setup', [], () => {
       this.#env.logger.debug(
         { capacityGiB: this.config.capacityGiB, thin: this.config.thin },
         'fake volume backend ready',
@@ -127,7 +179,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   override checkForSetupError(): Promise<void> {
-    return this.#instrument.invoke('checkForSetupError', [], () => {});
+    return this.#invoke('checkForSetupError', [], () => {});
   }
 
   override async close(): Promise<void> {
@@ -135,7 +187,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createVolume(volume: VolumeSpec): Promise<VolumeModelUpdate | undefined> {
-    return this.#instrument.invoke('createVolume', [volume], () => {
+    return this.#invoke('createVolume', [volume], () => {
       this.#checkVolume(volume, '/volume');
       if (this.#sameVolumeExists(volume)) return undefined;
       this.#reserve(volume.sizeGiB, this.config.thin ? 0 : volume.sizeGiB, `volume ${volume.name}`);
@@ -148,7 +200,7 @@ export class FakeVolumeDriver extends VolumeDriver {
     volume: VolumeSpec,
     snapshot: SnapshotSpec,
   ): Promise<VolumeModelUpdate | undefined> {
-    return this.#instrument.invoke('createVolumeFromSnapshot', [volume, snapshot], () => {
+    return this.#invoke('createVolumeFromSnapshot', [volume, snapshot], () => {
       this.#checkVolume(volume, '/volume');
       this.#checkSnapshot(snapshot, '/snapshot');
       const source = this.#snapshots.get(snapshot.name);
@@ -174,7 +226,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   deleteVolume(volume: VolumeSpec): Promise<void> {
-    return this.#instrument.invoke('deleteVolume', [volume], () => {
+    return this.#invoke('deleteVolume', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#volumes.get(volume.name);
       if (!record) return;
@@ -190,7 +242,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createSnapshot(snapshot: SnapshotSpec): Promise<VolumeModelUpdate | undefined> {
-    return this.#instrument.invoke('createSnapshot', [snapshot], () => {
+    return this.#invoke('createSnapshot', [snapshot], () => {
       this.#checkSnapshot(snapshot, '/snapshot');
       const volume = this.#volumes.get(snapshot.volumeName);
       if (!volume) throw new NotFoundError('volume', snapshot.volumeName);
@@ -220,14 +272,14 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   deleteSnapshot(snapshot: SnapshotSpec): Promise<void> {
-    return this.#instrument.invoke('deleteSnapshot', [snapshot], () => {
+    return this.#invoke('deleteSnapshot', [snapshot], () => {
       checkName(snapshot?.name, '/snapshot/name');
       this.#snapshots.delete(snapshot.name);
     });
   }
 
   extendVolume(volume: VolumeSpec, newSizeGiB: number): Promise<void> {
-    return this.#instrument.invoke('extendVolume', [volume, newSizeGiB], () => {
+    return this.#invoke('extendVolume', [volume, newSizeGiB], () => {
       checkName(volume?.name, '/volume/name');
       checkSize(newSizeGiB, '/newSizeGiB');
       const record = this.#require(volume.name);
@@ -248,24 +300,20 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createExport(volume: VolumeSpec, connector?: Connector): Promise<VolumeModelUpdate | undefined> {
-    return this.#instrument.invoke(
-      'createExport',
-      connector === undefined ? [volume] : [volume, connector],
-      () => {
-        checkName(volume?.name, '/volume/name');
-        const record = this.#require(volume.name);
-        record.export ??= {
-          targetIqn: `${this.config.targetPrefix}${record.name}`,
-          username: randomBytes(10).toString('hex'),
-          secret: randomBytes(16).toString('hex'),
-        };
-        return this.#modelUpdate(record.export);
-      },
-    );
+    return this.#invoke('createExport', connector === undefined ? [volume] : [volume, connector], () => {
+      checkName(volume?.name, '/volume/name');
+      const record = this.#require(volume.name);
+      record.export ??= {
+        targetIqn: `${this.config.targetPrefix}${record.name}`,
+        username: randomBytes(10).toString('hex'),
+        secret: randomBytes(16).toString('hex'),
+      };
+      return this.#modelUpdate(record.export);
+    });
   }
 
   ensureExport(volume: VolumeSpec): Promise<void> {
-    return this.#instrument.invoke('ensureExport', [volume], () => {
+    return this.#invoke('ensureExport', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#require(volume.name);
       if (record.export) return;
@@ -276,7 +324,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   removeExport(volume: VolumeSpec): Promise<void> {
-    return this.#instrument.invoke('removeExport', [volume], () => {
+    return this.#invoke('removeExport', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#volumes.get(volume.name);
       if (!record) return;
@@ -287,7 +335,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   initializeConnection(volume: VolumeSpec, connector: Connector): Promise<ConnectionInfo> {
-    return this.#instrument.invoke('initializeConnection', [volume, connector], () => {
+    return this.#invoke('initializeConnection', [volume, connector], () => {
       checkName(volume?.name, '/volume/name');
       checkShape(Connector, connector, 'connector', '/connector');
       const record = this.#require(volume.name);
@@ -314,7 +362,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   terminateConnection(volume: VolumeSpec, connector: Connector): Promise<void> {
-    return this.#instrument.invoke('terminateConnection', [volume, connector], () => {
+    return this.#invoke('terminateConnection', [volume, connector], () => {
       checkName(volume?.name, '/volume/name');
       checkShape(Connector, connector, 'connector', '/connector');
       this.#volumes.get(volume.name)?.connections.delete(connectorKey(connector));
@@ -322,14 +370,14 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   getVolumeStats(refresh = false): Promise<VolumeStats> {
-    return this.#instrument.invoke('getVolumeStats', [refresh], () => {
+    return this.#invoke('getVolumeStats', [refresh], () => {
       if (refresh || !this.#stats) this.#stats = this.#computeStats();
       return { ...this.#stats };
     });
   }
 
   listVolumes(): Promise<BackendVolume[]> {
-    return this.#instrument.invoke('listVolumes', [], () =>
+    return this.#invoke('listVolumes', [], () =>
       [...this.#volumes.values()].map((v) => ({ name: v.name, sizeGiB: v.sizeGiB })),
     );
   }

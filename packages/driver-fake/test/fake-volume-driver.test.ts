@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { schemaIssues, withDefaults } from '@stratus/core';
 import { expect } from 'chai';
 import plugins, { compute, FakeVolumeConfig, type FakeVolumeDriver, volume } from '../src/index.js';
@@ -301,6 +304,41 @@ describe('FakeVolumeDriver', () => {
         provisionedCapacityGiB: 0,
         thinProvisioning: false,
       });
+    });
+  });
+
+  describe('stateFile', () => {
+    it('keeps volumes, snapshots and exports in the file, so a new process finds them', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'fake-state-'));
+      try {
+        const file = path.join(dir, 'backend.json');
+        const first = volumeDriver({ stateFile: file });
+        await first.createVolume(vol('v1', 2));
+        const exported = await first.createExport(vol('v1', 2));
+        await first.createSnapshot(snap('s1', 'v1', 2));
+        await first.createVolume(vol('v2'));
+        await first.deleteVolume(vol('v2'));
+        // A failed change writes nothing.
+        first.faults.failNext('createVolume');
+        await rejection(first.createVolume(vol('v3')), 'DRIVER_FAILURE');
+
+        const second = volumeDriver({ stateFile: file });
+        expect((await second.listVolumes()).map((v) => v.name)).to.deep.equal(['v1']);
+        expect(second.listSnapshots()).to.deep.equal(['s1']);
+        expect(second.inspectVolume('v1')?.exportedAs).to.equal(exported?.providerLocation);
+        expect((await second.getVolumeStats(true)).freeCapacityGiB).to.equal(1000 - 4);
+        await second.deleteSnapshot(snap('s1', 'v1', 2));
+        await second.deleteVolume(vol('v1', 2));
+        expect(await volumeDriver({ stateFile: file }).listVolumes()).to.deep.equal([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('without stateFile, nothing is written and a new driver starts empty', async () => {
+      const first = volumeDriver();
+      await first.createVolume(vol('v1'));
+      expect(await volumeDriver().listVolumes()).to.deep.equal([]);
     });
   });
 

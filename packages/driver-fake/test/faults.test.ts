@@ -1,6 +1,7 @@
 import { InvalidStateError } from '@stratus/core';
 import { expect } from 'chai';
 import sinon from 'sinon';
+import { CALL_LOG_LIMIT } from '../src/faults.js';
 import type { VolumeMethod } from '../src/index.js';
 import { computeDriver, inst, rejection, stillPending, vol, volumeDriver } from './helpers.js';
 
@@ -159,6 +160,16 @@ describe('failure injection', () => {
       calls.pop();
       expect(d.calls).to.have.length(1);
       expect(d.calls[0]?.args[0]).to.deep.include({ name: 'a' });
+    });
+
+    it(`keeps only the last ${CALL_LOG_LIMIT} calls, so a long-running fake does not grow`, async () => {
+      const d = volumeDriver();
+      for (let i = 0; i < CALL_LOG_LIMIT + 5; i++) await d.getVolumeStats(i % 2 === 0);
+      const calls = d.calls;
+      expect(calls).to.have.length(CALL_LOG_LIMIT);
+      // The five oldest (refresh = true, false, true, false, true) were dropped.
+      expect(calls[0]?.args).to.deep.equal([false]);
+      expect(calls.at(-1)?.args).to.deep.equal([true]);
     });
 
     it('clearCalls() empties the record', async () => {

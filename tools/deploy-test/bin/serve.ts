@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, Launcher, type LogLevel, loadConfig, Service } from '@stratus/core';
-import { handleControl, isControlRequest } from '../src/control.js';
+import { countCreates, handleControl, isControlRequest } from '../src/control.js';
 
 const { values } = parseArgs({
   options: {
@@ -62,6 +62,7 @@ try {
 }
 
 if (process.send) {
+  countCreates(services);
   process.on('message', (message: unknown) => {
     if (!isControlRequest(message)) return;
     void handleControl(services, message).then((reply) => process.send?.(reply));

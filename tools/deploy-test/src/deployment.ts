@@ -201,18 +201,29 @@ export class Deployment {
     host: string,
     role: HostRole,
     overrides: Readonly<Record<string, unknown>> = {},
+    managerConfig: Readonly<Record<string, unknown>> = {},
   ): Promise<string> {
     const services =
       role === 'volume'
         ? {
             volume: {
-              manager: { plugin: '@stratus/manager-volume', config: { statsRefreshInterval: 5 } },
-              driver: { plugin: '@stratus/driver-fake#volume', config: { capacityGiB: 2000 } },
+              manager: {
+                plugin: '@stratus/manager-volume',
+                config: { statsRefreshInterval: 5, ...managerConfig },
+              },
+              // The backend outlives its process (like LVM), so a SIGKILLed host restarts with its volumes.
+              driver: {
+                plugin: '@stratus/driver-fake#volume',
+                config: { capacityGiB: 2000, stateFile: path.join(this.dir, `${host}.backend.json`) },
+              },
             },
           }
         : {
             compute: {
-              manager: { plugin: '@stratus/manager-compute', config: { syncPowerStateInterval: 5 } },
+              manager: {
+                plugin: '@stratus/manager-compute',
+                config: { syncPowerStateInterval: 5, ...managerConfig },
+              },
               driver: { plugin: '@stratus/driver-fake#compute', config: { vcpus: 64, memoryMiB: 131072 } },
             },
           };
@@ -243,13 +254,20 @@ export class Deployment {
     {
       timeoutMs = 60_000,
       overrides = {},
-    }: { timeoutMs?: number; overrides?: Readonly<Record<string, unknown>> } = {},
+      managerConfig = {},
+    }: {
+      timeoutMs?: number;
+      /** Top-level config keys to replace (`maxConcurrency`, `database`, `transport`, ...). */
+      overrides?: Readonly<Record<string, unknown>>;
+      /** Merged into the manager's config (`driverTimeout`, ...). */
+      managerConfig?: Readonly<Record<string, unknown>>;
+    } = {},
   ): Promise<HostProcess> {
     const running = this.#hosts.get(host);
     if (running && running.child.exitCode === null && running.child.signalCode === null) {
       throw new Error(`host ${host} is already running (pid ${running.pid})`);
     }
-    const config = await this.writeConfig(host, role, overrides);
+    const config = await this.writeConfig(host, role, overrides, managerConfig);
     const logFile = path.join(this.dir, `${host}.log`);
     const fd = openSync(logFile, 'a');
     let child: ChildProcess;

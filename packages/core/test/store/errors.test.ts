@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +133,47 @@ describe('store: opening and failures', () => {
     }
   });
 
+  it('a PostgreSQL connection reset during a query fails that query as retryable; the process lives on', async function () {
+    await requireTarget(this, { name: 'postgres', available: pgUnavailableReason });
+    // A TCP proxy to PostgreSQL whose sockets the test resets (RST), as a network failure would.
+    const target = new URL(PG_URL);
+    const sockets: Socket[] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      sockets.push(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = new URL(PG_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String((proxy.address() as AddressInfo).port);
+    const store = await openDatabase(url.toString(), { poolSize: 1 });
+    try {
+      const outcome = sql`select pg_sleep(10)`.execute(store.db).then(
+        () => new Error('the query survived its connection'),
+        (e: unknown) => classifyStoreError(e),
+      );
+      for (let i = 0; i < 100 && sockets.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const socket of sockets) socket.resetAndDestroy();
+      const error = await outcome;
+      expect(StratusError.is(error), String(error)).to.equal(true);
+      expect((error as StratusError).code).to.equal('STORE_UNAVAILABLE');
+      expect((error as StratusError).retryable).to.equal(true);
+      // The client emitted 'error' while checked out for the query: handled, so nothing was
+      // thrown at the process (mocha would report it), and the pool replaces the connection.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await store.now()).to.be.instanceOf(Date);
+    } finally {
+      await store.close();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
   it('turns SQLite still locked after busy_timeout into StoreUnavailableError', async () => {
     const file = join(tmp, 'busy.db');
     const setup = await openDatabase(`sqlite:${file}`);
@@ -257,12 +299,13 @@ describe('store: two processes migrating one PostgreSQL database', () => {
     );
     expect(applied.map((m) => `${m.namespace}/${m.name}`).sort()).to.deep.equal([
       'core/0001_services',
+      'core/0002_services_binary_host_idx',
       'slow/0001_slow_table',
       'slow/0002_slow_index',
     ]);
     const rows = await withPgClient((c) =>
       c.query(`select namespace, name from ${schema}.stratus_migrations order by namespace, name`),
     );
-    expect(rows.rowCount).to.equal(3);
+    expect(rows.rowCount).to.equal(4);
   });
 });

@@ -149,6 +149,42 @@ describe('AmqpTransport reliability and RPC over RabbitMQ', function () {
       await ch.close();
     });
 
+    it('closing right after a drained RpcServer.stop() acknowledges every handled message first (none requeued)', async () => {
+      const topic = topicName();
+      let open_ = 0;
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const handled: number[] = [];
+      const transport = await open();
+      const server = new RpcServer(transport, {
+        topic,
+        host: 'h1',
+        version: '1.0',
+        endpoints: defineEndpoints({
+          work: endpoint(Type.Object({ n: Type.Number() }), async (_ctx, { n }) => {
+            open_++;
+            await gate;
+            handled.push(n);
+          }),
+        }),
+      });
+      await server.start();
+      const client = new RpcClient(await open({ confirm: true }), { topic, defaultTimeoutMs: 5000 });
+      for (let n = 0; n < 50; n++) await client.cast(RequestContext.admin(), {}, 'work', { n });
+      await waitFor('50 handlers running', () => open_ === 50);
+      // The graceful shutdown of a service: stop consuming, drain, then close the transport at once.
+      const stopped = server.stop({ timeoutMs: 5000 });
+      release();
+      expect(await stopped).to.deep.equal({ drained: true, pending: 0 });
+      await transport.close();
+      expect(handled).to.have.length(50);
+      const ch = await (admin as ChannelModel).createChannel();
+      expect((await ch.checkQueue(topic)).messageCount, 'messages requeued by the close').to.equal(0);
+      await ch.close();
+    });
+
     it('a message whose handling keeps killing its consumer ends in the dead-letter queue after maxRedeliveries', async () => {
       const topic = topicName();
       const sender = await open();
