@@ -64,6 +64,11 @@ export const AmqpTransportConfig = Type.Object(
       default: true,
       description: 'Resolve publish() (casts) only on the broker confirm, so a cast is never silently lost',
     }),
+    publishViaControlExchange: Type.Boolean({
+      default: false,
+      description:
+        "Publish calls and casts through the control exchange, as oslo.messaging does, instead of straight to the topic or host queue through the default exchange (same queue, cheaper routing for the broker). Set it when something else is bound to the control exchange with a topic's routing key and must see Stratus's messages",
+    }),
     durableQueues: Type.Boolean({
       default: false,
       description:

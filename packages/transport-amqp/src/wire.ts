@@ -23,6 +23,7 @@ import {
 
 /** oslo's `_RPC_ENVELOPE_VERSION`. */
 export const OSLO_ENVELOPE_VERSION = '2.0';
+const OSLO_ENVELOPE_MAJOR = '2';
 export const OSLO_VERSION_KEY = 'oslo.version';
 export const OSLO_MESSAGE_KEY = 'oslo.message';
 /** Inner key carrying a message that is not an RPC envelope or reply, verbatim. */
@@ -35,6 +36,7 @@ export const STRATUS_FAILURE_MODULE = 'stratus';
 const ENVELOPE_KEYS = new Set(['id', 'method', 'args', 'context', 'version', 'namespace', 'deadline']);
 const REPLY_KEYS = new Set(['id', 'result', 'error']);
 
+const CONTEXT_PREFIX = '_context_';
 /** Context members with a fixed oslo name (and the aliases other OpenStack releases use). */
 const CONTEXT_FIXED = new Set([
   'request_id',
@@ -80,6 +82,49 @@ export function newMessageId(): string {
   return randomUUID().replaceAll('-', '');
 }
 
+/**
+ * The AMQP body of an inner oslo message: envelope 2.0 (the inner message as a JSON string),
+ * serialised once, straight from the caller's objects (what JSON gives is what the receiver gets).
+ * @throws InvalidInputError when the message cannot be serialised (a cycle, a BigInt).
+ */
+export function encodeBody(inner: Record<string, unknown>, what: string): Buffer {
+  const text = stringify(inner, what);
+  // Same bytes as JSON.stringify(wrapEnvelope(inner)), without building the outer object.
+  return Buffer.from(
+    `{"${OSLO_VERSION_KEY}":"${OSLO_ENVELOPE_VERSION}","${OSLO_MESSAGE_KEY}":${JSON.stringify(text)}}`,
+  );
+}
+
+/**
+ * `JSON.stringify(message)` for a transport message sent as it is (direct replies).
+ * @throws InvalidInputError when `message` is not an object or cannot be serialised.
+ */
+export function encodePlainBody(message: unknown, what: string): Buffer {
+  checkObject(message, what);
+  return Buffer.from(stringify(message, what));
+}
+
+/** @throws InvalidInputError unless `message` is a JSON object (not an array, not null). */
+export function checkObject(message: unknown, what: string): asserts message is TransportMessage {
+  if (!isObject(message)) {
+    throw new InvalidInputError(`A transport ${what} must be a JSON object`, [
+      { path: '/', message: 'must be an object' },
+    ]);
+  }
+}
+
+function stringify(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw new InvalidInputError(
+      `A transport ${what} must be JSON-serialisable: ${(error as Error).message}`,
+      [],
+      { cause: error },
+    );
+  }
+}
+
 /** Wrap an inner oslo message in envelope 2.0. */
 export function wrapEnvelope(inner: Record<string, unknown>): Record<string, string> {
   return { [OSLO_VERSION_KEY]: OSLO_ENVELOPE_VERSION, [OSLO_MESSAGE_KEY]: JSON.stringify(inner) };
@@ -102,7 +147,7 @@ export function unwrapEnvelope(body: Buffer | string): Record<string, unknown> {
   if (!isObject(outer)) throw new InvalidInputError('AMQP message body is not a JSON object');
   if (!(OSLO_VERSION_KEY in outer) || !(OSLO_MESSAGE_KEY in outer)) return outer;
   const version = String(outer[OSLO_VERSION_KEY]);
-  if (version.split('.')[0] !== OSLO_ENVELOPE_VERSION.split('.')[0]) {
+  if (version !== OSLO_ENVELOPE_VERSION && version.split('.')[0] !== OSLO_ENVELOPE_MAJOR) {
     throw new InvalidInputError(
       `Unsupported oslo envelope version ${version}: this transport speaks ${OSLO_ENVELOPE_VERSION}`,
     );
@@ -161,25 +206,31 @@ export interface RequestMeta {
   readonly replyQ?: string;
 }
 
-/** The inner oslo message of a request or cast. `message` must be a plain JSON copy. */
-export function encodeRequest(message: TransportMessage, meta: RequestMeta): Record<string, unknown> {
+/**
+ * The inner oslo message of a request or cast. `message` is serialised later (`encodeBody`), so
+ * it need not be a copy; `rpc` is `isRpcEnvelope(message)` when the caller already knows it.
+ */
+export function encodeRequest(
+  message: TransportMessage,
+  meta: RequestMeta,
+  rpc: boolean = isRpcEnvelope(message),
+): Record<string, unknown> {
   const route: Record<string, unknown> = {};
   if (meta.msgId !== undefined) route._msg_id = meta.msgId;
   if (meta.replyQ !== undefined) route._reply_q = meta.replyQ;
-  if (!isRpcEnvelope(message)) {
-    return { [RAW_KEY]: message, ...route, _unique_id: newMessageId() };
-  }
+  if (!rpc) return { [RAW_KEY]: message, ...route, _unique_id: newMessageId() };
+  const envelope = message as RpcEnvelope;
   const inner: Record<string, unknown> = {
-    method: message.method,
-    args: message.args,
-    version: message.version,
+    method: envelope.method,
+    args: envelope.args,
+    version: envelope.version,
   };
-  if (message.namespace !== undefined) inner.namespace = message.namespace;
+  if (envelope.namespace !== undefined) inner.namespace = envelope.namespace;
   Object.assign(inner, route);
   // Casts have no _msg_id: the envelope id travels as _unique_id (oslo's duplicate check key).
-  inner._unique_id = message.id;
-  Object.assign(inner, encodeContext(message.context));
-  if (message.deadline !== undefined) inner[DEADLINE_KEY] = message.deadline;
+  inner._unique_id = envelope.id;
+  Object.assign(inner, encodeContext(envelope.context));
+  if (envelope.deadline !== undefined) inner[DEADLINE_KEY] = envelope.deadline;
   return inner;
 }
 
@@ -196,27 +247,29 @@ export interface DecodedRequest {
 export function decodeRequest(inner: Record<string, unknown>): DecodedRequest {
   const msgId = typeof inner._msg_id === 'string' && inner._msg_id !== '' ? inner._msg_id : undefined;
   const replyQ = typeof inner._reply_q === 'string' && inner._reply_q !== '' ? inner._reply_q : undefined;
-  const meta = {
-    ...(msgId === undefined ? {} : { msgId }),
-    ...(replyQ === undefined ? {} : { replyQ }),
-  };
+  let decoded: { message: TransportMessage; rpc: boolean; msgId?: string; replyQ?: string };
   if (RAW_KEY in inner) {
     const raw = inner[RAW_KEY];
-    return { message: isObject(raw) ? raw : { value: raw }, rpc: false, ...meta };
+    decoded = { message: isObject(raw) ? raw : { value: raw }, rpc: false };
+  } else {
+    const uniqueId =
+      typeof inner._unique_id === 'string' && inner._unique_id !== '' ? inner._unique_id : undefined;
+    const envelope: Record<string, unknown> = {
+      id: msgId ?? uniqueId ?? newMessageId(),
+      // Left as sent (possibly missing): the RPC server answers a malformed envelope with INVALID_INPUT.
+      method: inner.method,
+      args: inner.args ?? {},
+      context: decodeContext(inner),
+      version: inner.version ?? '1.0',
+    };
+    if ('namespace' in inner) envelope.namespace = inner.namespace;
+    if (typeof inner[DEADLINE_KEY] === 'number') envelope.deadline = inner[DEADLINE_KEY];
+    decoded = { message: envelope, rpc: true };
   }
-  const uniqueId =
-    typeof inner._unique_id === 'string' && inner._unique_id !== '' ? inner._unique_id : undefined;
-  const envelope: Record<string, unknown> = {
-    id: msgId ?? uniqueId ?? newMessageId(),
-    // Left as sent (possibly missing): the RPC server answers a malformed envelope with INVALID_INPUT.
-    method: inner.method,
-    args: inner.args ?? {},
-    context: decodeContext(inner),
-    version: inner.version ?? '1.0',
-  };
-  if ('namespace' in inner) envelope.namespace = inner.namespace;
-  if (typeof inner[DEADLINE_KEY] === 'number') envelope.deadline = inner[DEADLINE_KEY];
-  return { message: envelope, rpc: true, ...meta };
+  // Set only when present: callers test with `in` and `!== undefined` alike.
+  if (msgId !== undefined) decoded.msgId = msgId;
+  if (replyQ !== undefined) decoded.replyQ = replyQ;
+  return decoded;
 }
 
 /** Core context → oslo's flattened `_context_<key>` members. */
@@ -243,39 +296,41 @@ export function encodeContext(context: RequestContextData): Record<string, unkno
 
 /** oslo's `_context_<key>` members → core context (missing members get safe defaults). */
 export function decodeContext(inner: Record<string, unknown>): RequestContextData {
-  const values = new Map<string, unknown>();
-  for (const [key, value] of Object.entries(inner)) {
-    if (key.startsWith('_context_')) values.set(key.slice('_context_'.length), value);
+  // One pass over the message, no intermediate Map or entry arrays: this runs for every request.
+  const values: Record<string, unknown> = Object.create(null);
+  const extra: string[] = [];
+  for (const key of Object.keys(inner)) {
+    if (!key.startsWith(CONTEXT_PREFIX)) continue;
+    const name = key.slice(CONTEXT_PREFIX.length);
+    values[name] = inner[key];
+    if (!CONTEXT_FIXED.has(name)) extra.push(name);
   }
-  const text = (...keys: string[]): string | null => {
-    for (const key of keys) {
-      const value = values.get(key);
-      if (typeof value === 'string') return value;
-    }
-    return null;
-  };
-  const rolesRaw = values.get('roles');
+  const rolesRaw = values.roles;
   const roles = Array.isArray(rolesRaw) ? rolesRaw.filter((r): r is string => typeof r === 'string') : [];
-  const isAdminRaw = values.get('is_admin');
+  const isAdminRaw = values.is_admin;
   const context: Record<string, unknown> = {
-    requestId: text('request_id') || `req-${randomUUID()}`,
-    userId: text('user_id', 'user'),
-    projectId: text('project_id', 'project', 'tenant'),
+    requestId: text(values.request_id) || `req-${randomUUID()}`,
+    userId: text(values.user_id) ?? text(values.user),
+    projectId: text(values.project_id) ?? text(values.project) ?? text(values.tenant),
     roles,
     isAdmin: typeof isAdminRaw === 'boolean' ? isAdminRaw : roles.some((r) => r.toLowerCase() === 'admin'),
-    timestamp: text('timestamp') ?? new Date().toISOString(),
+    timestamp: text(values.timestamp) ?? new Date().toISOString(),
   };
-  const readDeleted = values.get('read_deleted');
+  const readDeleted = values.read_deleted;
   if (readDeleted !== undefined && readDeleted !== null) {
     context.readDeleted = readDeleted === true || readDeleted === 'yes' || readDeleted === 'only';
   }
-  for (const [key, value] of values) {
-    if (CONTEXT_FIXED.has(key)) continue;
+  for (const key of extra) {
     const name = camelCase(key);
     if (CONTEXT_CORE_KEYS.has(name)) continue;
-    context[name] = value;
+    context[name] = values[key];
   }
   return context as RequestContextData;
+}
+
+/** `value` when it is a string, else null. */
+function text(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 /** True when `reply` is a core `RpcReply` that maps onto oslo's result/failure without loss. */
@@ -289,7 +344,7 @@ export function isRpcReply(reply: TransportMessage): boolean {
 /**
  * The inner oslo message answering request `msgId`: `{result, failure, ending: true}` for an RPC
  * reply to an RPC request (one message, as oslo.messaging has sent since 2016), else the verbatim
- * reply under `_stratus_raw`. `reply` must be a plain JSON copy.
+ * reply under `_stratus_raw`. `reply` is serialised later (`encodeBody`).
  */
 export function encodeReply(
   reply: TransportMessage,

@@ -101,9 +101,9 @@ export type DeliveryHandler = (delivery: Delivery) => Promise<void> | void;
 
 export interface ConsumeOptions {
   /**
-   * Most unacknowledged deliveries this consumer holds at once, over all of its bindings (AMQP
-   * `basic.qos` with `global: true` on the consumer's own channel). Further messages wait in the
-   * broker's queue. An integer ≥ 1.
+   * Most deliveries this consumer handles at once, over all of its bindings. A transport may hold
+   * up to this many unacknowledged per bound queue (AMQP: a per-queue `basic.qos`, the transport
+   * queueing what exceeds the window); the rest wait in the broker's queues. An integer ≥ 1.
    */
   readonly prefetch: number;
 }

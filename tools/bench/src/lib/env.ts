@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,14 +75,31 @@ async function versionOf(file: string, args: string[], pattern: RegExp): Promise
   }
 }
 
-function packageVersion(name: string): string {
+/**
+ * Version of an installed package, from its package.json: looked up next to the bench first, then
+ * found by walking up from the file Node resolves for it (some packages do not export
+ * ./package.json, and pnpm may place them elsewhere).
+ */
+export function packageVersion(name: string): string {
+  const candidates = [path.join(BENCH_DIR, 'node_modules', name, 'package.json')];
   try {
-    // Read from the bench's own node_modules: some packages do not export ./package.json.
-    const file = path.join(BENCH_DIR, 'node_modules', name, 'package.json');
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    let dir = path.dirname(createRequire(path.join(BENCH_DIR, 'package.json')).resolve(name));
+    while (dir !== path.dirname(dir)) {
+      candidates.push(path.join(dir, 'package.json'));
+      dir = path.dirname(dir);
+    }
   } catch {
-    return '?';
+    // Not resolvable from the bench: only the direct path is tried.
   }
+  for (const file of candidates) {
+    try {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === name && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // Missing or unreadable: try the next candidate.
+    }
+  }
+  return '?';
 }
 
 /** What the figures were measured on. */

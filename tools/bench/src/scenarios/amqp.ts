@@ -275,7 +275,7 @@ export async function runAmqp(mode: Mode, rec: Recorder): Promise<string | undef
   }
   rec.notes.push(
     "Closed loop: N callers each issue the next call when the previous returned; payload a 100-byte string. Client, server and broker share the machine's cores, so every figure is contention-bound (see reference/peers-measured.md).",
-    "Stratus: oslo.messaging wire format (envelope 2.0, `_context_*`), argument validation on the server, one reply queue per connection (oslo's `_reply_q`), calls published without waiting for a confirm, casts resolved on the publisher confirm. bare amqplib: JSON `{payload}`, direct reply-to, noDelay, prefetch 256; its casts are confirm-channel publishes awaited one by one per caller.",
+    'Stratus: oslo.messaging wire format on requests (envelope 2.0, `_context_*`, `_reply_q` for oslo servers, the call timeout as message TTL), envelope and argument validation on the server, default transport config. Between Stratus peers a call is answered over direct reply-to; calls are published without waiting for a confirm, casts resolve on the publisher confirm. bare amqplib: JSON `{payload}`, direct reply-to, noDelay, prefetch 256; its casts are confirm-channel publishes awaited one by one per caller.',
     "Moleculer AMQP default = the transporter's defaults (prefetch 1, Nagle on): one request at a time; tuned = prefetch 256 + noDelay. oslo.messaging: `executor=threading`, one client with N threads (Python GIL-bound).",
   );
   return undefined;
