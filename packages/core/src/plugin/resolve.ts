@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveFrom } from 'import-meta-resolve';
-import semver from 'semver';
+// The two functions, not semver's index: it loads every one of its ~50 files at start-up.
+import satisfies from 'semver/functions/satisfies.js';
+import validRange from 'semver/ranges/valid.js';
 import type { TSchema } from 'typebox';
 import type { PluginEnv } from '../contracts/driver.js';
 import { CONTRACTS, PLUGIN_KINDS, type PluginKind } from '../contracts/versions.js';
@@ -128,7 +130,7 @@ export function checkManifest<K extends PluginKind>(
   const manifest = value as PluginManifest;
   if (manifest.kind !== kind) throw new PluginKindMismatchError(spec, kind, manifest.kind);
   const provided = CONTRACTS[kind];
-  if (!semver.satisfies(provided, manifest.contract, { includePrerelease: true })) {
+  if (!satisfies(provided, manifest.contract, { includePrerelease: true })) {
     throw new ContractMismatchError(spec, kind, manifest.contract, provided);
   }
   return manifest as PluginManifest<K>;
@@ -141,7 +143,7 @@ function shapeProblem(value: unknown): string | undefined {
   if (typeof m.kind !== 'string' || !(PLUGIN_KINDS as readonly string[]).includes(m.kind)) {
     return `the manifest's "kind" is ${JSON.stringify(m.kind)}; expected one of ${PLUGIN_KINDS.join(', ')}`;
   }
-  if (typeof m.contract !== 'string' || semver.validRange(m.contract) === null) {
+  if (typeof m.contract !== 'string' || validRange(m.contract) === null) {
     return `the manifest's "contract" ${JSON.stringify(m.contract)} is not a semver range such as "^1.0.0"`;
   }
   if (typeof m.create !== 'function') return 'the manifest has no create() function';

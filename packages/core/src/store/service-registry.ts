@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { CoreDatabase, ServicesTable } from './core-migrations.js';
 import type { Store } from './database.js';
@@ -218,11 +218,31 @@ export class ServiceRegistry {
 
   /** Rows with the database clock read in the same statement. */
   #select() {
-    return this.#db
-      .selectFrom('services')
-      .selectAll()
-      .select(sql<unknown>`${currentTimestamp(this.#store.dialect)}`.as('db_now'))
-      .where('deleted_at', 'is', null);
+    const query = this.#db.selectFrom('services').where('deleted_at', 'is', null);
+    if (this.#store.dialect !== 'postgres') {
+      return query.selectAll().select(sql<unknown>`${currentTimestamp(this.#store.dialect)}`.as('db_now'));
+    }
+    // Timestamps as epoch milliseconds: node-postgres parses each timestamptz with a regex
+    // (postgres-date), which made listing 10,000 services take ~0.5 s; a float8 is a plain number.
+    return query
+      .select([
+        'id',
+        'host',
+        'binary',
+        'topic',
+        'availability_zone',
+        'version',
+        'report_count',
+        'disabled',
+        'disabled_reason',
+        'capabilities',
+        epochMs('created_at').as('created_at'),
+        epochMs('updated_at').as('updated_at'),
+        epochMs('last_seen_up').as('last_seen_up'),
+        epochMs('deleted_at').as('deleted_at'),
+        epochMs(sql`CURRENT_TIMESTAMP`).as('db_now'),
+      ])
+      .$castTo<ServiceRow>();
   }
 
   #toRecord(row: ServiceRow): ServiceRecord {
@@ -250,6 +270,17 @@ export class ServiceRegistry {
   #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return withStoreErrors({ operation, url: this.#store.url }, fn);
   }
+}
+
+/**
+ * A PostgreSQL timestamptz as whole epoch milliseconds (float8; NULL stays NULL), truncated as
+ * node-postgres truncates microseconds; {@link toDate} reads it. `date_part` computes in float8
+ * (`extract` in numeric cost ~1 µs more per value); float8 seconds are off by < 0.3 µs, so
+ * adding 0.5 µs before `floor` keeps an exact `.123000` from landing on `.122999…`.
+ */
+function epochMs(value: (keyof ServicesTable & string) | RawBuilder<unknown>) {
+  const expression = typeof value === 'string' ? sql.ref(value) : value;
+  return sql<Date | string>`floor(date_part('epoch', ${expression}) * 1000 + 0.0005)`;
 }
 
 function parseCapabilities(text: string | null): Record<string, unknown> {

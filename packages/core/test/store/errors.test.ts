@@ -143,6 +143,8 @@ describe('store: opening and failures', () => {
       sockets.push(client);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
+      // A reset client does not end the pipe: without this the upstream socket (and mocha) stays open.
+      client.on('close', () => upstream.destroy());
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));

@@ -102,18 +102,27 @@ function describeStore(target: StoreTarget): void {
         const before = await migrationStatus(store, [coreMigrations]);
         expect(before).to.deep.equal([
           { namespace: 'core', name: '0001_services', state: 'pending', appliedAt: null },
+          { namespace: 'core', name: '0002_services_binary_host_idx', state: 'pending', appliedAt: null },
         ]);
 
         const applied = await migrate(store, [coreMigrations]);
-        expect(applied).to.deep.equal([{ namespace: 'core', name: '0001_services' }]);
+        expect(applied).to.deep.equal([
+          { namespace: 'core', name: '0001_services' },
+          { namespace: 'core', name: '0002_services_binary_host_idx' },
+        ]);
         expect(await tableExists(store.db, store.dialect, 'services')).to.equal(true);
 
         const after = await migrationStatus(store, [coreMigrations]);
-        expect(after).to.have.length(1);
-        expect(after[0]?.state).to.equal('applied');
-        expect(after[0]?.appliedAt).to.be.instanceOf(Date);
+        expect(after).to.have.length(2);
+        for (const migration of after) {
+          expect(migration.state).to.equal('applied');
+          expect(migration.appliedAt).to.be.instanceOf(Date);
+        }
         const rows = await store.db.selectFrom('stratus_migrations').selectAll().execute();
-        expect(rows.map((r) => `${r.namespace}/${r.name}`)).to.deep.equal(['core/0001_services']);
+        expect(rows.map((r) => `${r.namespace}/${r.name}`).sort()).to.deep.equal([
+          'core/0001_services',
+          'core/0002_services_binary_host_idx',
+        ]);
       });
 
       it('is a no-op when run again', async () => {
@@ -121,7 +130,7 @@ function describeStore(target: StoreTarget): void {
         await migrate(store, [coreMigrations, volumesSet]);
         expect(await migrate(store, [coreMigrations, volumesSet])).to.deep.equal([]);
         const rows = await store.db.selectFrom('stratus_migrations').selectAll().execute();
-        expect(rows).to.have.length(2);
+        expect(rows).to.have.length(3);
       });
 
       it('runs dependencies first and migrations in name order', async () => {
@@ -331,6 +340,54 @@ function describeStore(target: StoreTarget): void {
 
         await reg.reportState({ host: 'st-1', binary: 'stratus-volume' });
         expect((await reg.get('st-1', 'stratus-volume'))?.up).to.equal(true);
+      });
+
+      it('returns the stored timestamps to the millisecond, and the age on the database clock', async () => {
+        const [reg, store] = await registry();
+        const svc = await reg.register({
+          host: 'st-1',
+          binary: 'stratus-volume',
+          topic: 'volume',
+          version: '1',
+        });
+        await reg.reportState(svc.id);
+        await ageHeartbeat(store, 'st-1', 'stratus-volume', 30);
+        // Read the same row back through the driver's own timestamp parsing.
+        const raw = await store.db
+          .selectFrom('services')
+          .select(['created_at', 'updated_at', 'last_seen_up'])
+          .where('id', '=', svc.id)
+          .executeTakeFirstOrThrow();
+        const [listed] = await reg.list();
+        expect(listed?.createdAt.getTime()).to.equal(toDate(raw.created_at).getTime());
+        expect(listed?.updatedAt.getTime()).to.equal(toDate(raw.updated_at).getTime());
+        expect(listed?.lastSeenUp?.getTime()).to.equal(toDate(raw.last_seen_up).getTime());
+        expect(listed?.lastHeartbeatAgeSec).to.be.within(29.9, 90);
+        expect(listed?.up).to.equal(true);
+      });
+
+      it('reads timestamps on whole and fractional milliseconds back exactly', async () => {
+        const [reg, store] = await registry();
+        const svc = await reg.register({
+          host: 'st-1',
+          binary: 'stratus-volume',
+          topic: 'volume',
+          version: '1',
+        });
+        // .123000 is where float8 seconds land just below the millisecond; .999999 just below the next.
+        const cases = ['2030-01-01T00:00:00.123Z', '2030-01-01T00:00:00.999Z', '2030-06-30T23:59:59.000Z'];
+        for (const iso of cases) {
+          const stamp =
+            store.dialect === 'postgres'
+              ? sql`${iso}::timestamptz + interval '0.000999 seconds'`
+              : sql`${iso}`;
+          await sql`update services set created_at = ${iso}, last_seen_up = ${stamp} where id = ${svc.id}`.execute(
+            store.db,
+          );
+          const [listed] = await reg.list();
+          expect(listed?.createdAt.toISOString()).to.equal(iso);
+          expect(listed?.lastSeenUp?.toISOString()).to.equal(iso);
+        }
       });
 
       it('isUp compares a heartbeat with a database time', async () => {

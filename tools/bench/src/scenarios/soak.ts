@@ -43,7 +43,8 @@ const ctx = new RequestContext({ userId: 'bench', projectId: 'bench', roles: ['m
 export async function runSoak(mode: Mode, rec: Recorder): Promise<string | undefined> {
   const down = (await requireService('rabbitmq')) ?? (await requireService('postgres'));
   if (down) return down;
-  const total = mode.smoke ? 2_000 : 200_000;
+  // BENCH_SOAK_CALLS shortens (or lengthens) the run when investigating.
+  const total = Number(process.env.BENCH_SOAK_CALLS ?? 0) || (mode.smoke ? 2_000 : 200_000);
   const warmup = mode.smoke ? 200 : 5_000;
   const concurrency = 16;
   await ensureBenchDatabase();
@@ -107,6 +108,8 @@ export async function runSoak(mode: Mode, rec: Recorder): Promise<string | undef
     }
     let sent = 0;
     let failed = 0;
+    // Failures by code and message, so a failing run says why.
+    const failures = new Map<string, number>();
     const drive = async (count: number) => {
       sent = 0;
       await Promise.all(
@@ -118,8 +121,10 @@ export async function runSoak(mode: Mode, rec: Recorder): Promise<string | undef
                 host: 'bench-compute',
                 initiator: 'iqn.1993-08.org.debian:01:bench',
               })
-              .catch(() => {
+              .catch((error: unknown) => {
                 failed++;
+                const key = `${(error as { code?: string }).code ?? 'error'}: ${(error as Error).message}`;
+                failures.set(key, (failures.get(key) ?? 0) + 1);
               });
           }
         }),
@@ -168,6 +173,7 @@ export async function runSoak(mode: Mode, rec: Recorder): Promise<string | undef
     console.log(
       `  ${total} calls in ${seconds.toFixed(1)} s (${(total / seconds).toFixed(0)}/s), failed ${failed}; loop p99 ${endReport.p99.toFixed(1)} ms; RSS ${startRss.rss.toFixed(1)} → ${endRss.rss.toFixed(1)} MiB (after GC ${startReport.rssAfterGc.toFixed(1)} → ${endReport.rssAfterGc.toFixed(1)}); heap after GC ${startReport.heapUsedAfterGc.toFixed(1)} → ${endReport.heapUsedAfterGc.toFixed(1)} MiB`,
     );
+    for (const [what, count] of failures) console.log(`  failed ${count}×: ${what}`);
     rec.notes.push(
       `RSS sampled every 5 s: ${samples.map((s) => s.toFixed(0)).join(', ')} MiB.`,
       'Growth is judged on the JS heap after a forced full GC (retained objects) against RSS (which also holds memory V8 and glibc keep reserved after a peak and return lazily).',
