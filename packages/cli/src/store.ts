@@ -26,7 +26,10 @@ export async function migrationSets(deployment: Deployment): Promise<MigrationSe
 
 /** Opens the deployment's store, runs `fn`, closes it. */
 export async function withStore<T>(deployment: Deployment, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openDatabase(deployment.config.database.url, { connectTimeoutMs: 5000 });
+  const store = await openDatabase(deployment.config.database.url, {
+    connectTimeoutMs: 5000,
+    sqliteSynchronous: deployment.config.database.sqliteSynchronous,
+  });
   try {
     return await fn(store);
   } finally {

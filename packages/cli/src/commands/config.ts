@@ -44,7 +44,7 @@ export function registerConfig(program: Command, ctx: CliContext): void {
       const { rpcSigning } = deployment.config;
       const config = {
         ...deployment.config,
-        database: { url: redactUrl(deployment.config.database.url) },
+        database: { ...deployment.config.database, url: redactUrl(deployment.config.database.url) },
         // Secrets never reach a terminal or a pasted bug report; key ids are enough to compare hosts.
         ...(rpcSigning
           ? {

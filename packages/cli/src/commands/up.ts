@@ -90,7 +90,10 @@ async function up(ctx: CliContext, flags: UpFlags): Promise<void> {
         { hint: 'stratus plugins check lists every plugin and its problem.' },
       );
     }
-    store = await openDatabase(config.database.url, { logger });
+    store = await openDatabase(config.database.url, {
+      logger,
+      sqliteSynchronous: config.database.sqliteSynchronous,
+    });
     await migrate(store, await migrationSets(deployment));
     // The embedded transport is shared by every service of this process; any other is per service.
     if (config.transport.plugin.startsWith('@stratus/core#memory')) {

@@ -18,7 +18,7 @@ const ENV_PREFIX = 'STRATUS_';
 export interface ResolvedConfig extends StratusConfig {
   readonly host: string;
   readonly dataDir: string;
-  readonly database: { readonly url: string };
+  readonly database: { readonly url: string; readonly sqliteSynchronous?: 'normal' | 'full' };
 }
 
 export interface LoadedConfig {
@@ -63,7 +63,10 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     ...value,
     host: value.host ?? os.hostname(),
     dataDir,
-    database: { url: value.database.url ?? `sqlite:${path.join(dataDir, 'stratus.db')}` },
+    database: {
+      url: value.database.url ?? `sqlite:${path.join(dataDir, 'stratus.db')}`,
+      sqliteSynchronous: value.database.sqliteSynchronous ?? 'normal',
+    },
   };
   return file ? { config, root, file } : { config, root };
 }

@@ -75,6 +75,13 @@ export const StratusConfig = Type.Object(
               'sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db; default sqlite:<dataDir>/stratus.db',
           }),
         ),
+        sqliteSynchronous: Type.Optional(
+          Type.Union([Type.Literal('normal'), Type.Literal('full')], {
+            default: 'normal',
+            description:
+              'SQLite commit durability (WAL). normal: no commit is lost to a process crash, an OS crash or power loss may drop the last ones; full: an fsync per commit survives power loss too, at a few hundred commits/s on ordinary disks. Ignored for PostgreSQL',
+          }),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -138,7 +138,11 @@ export class Service {
       const managerPlugin = await resolvePlugin(this.#options.manager, 'manager', { root });
       const driverManifest = await this.#resolveDriver(managerPlugin.manifest);
 
-      this.#store = this.#options.store ?? (await openDatabase(settings.database.url));
+      this.#store =
+        this.#options.store ??
+        (await openDatabase(settings.database.url, {
+          sqliteSynchronous: settings.database.sqliteSynchronous,
+        }));
       this.#ownsStore = !this.#options.store;
       await migrate(this.#store, [coreMigrations, ...(managerPlugin.manifest.migrations ?? [])]);
 

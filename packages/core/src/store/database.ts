@@ -50,7 +50,7 @@ export interface OpenDatabaseOptions {
    * commit and an OS crash consistent but possibly without the last commits; `full` fsyncs each
    * commit (survives power loss too, at a few hundred commits/s on ordinary disks).
    */
-  readonly sqliteSynchronous?: 'normal' | 'full';
+  readonly sqliteSynchronous?: 'normal' | 'full' | undefined;
   /** Where pool-level errors (a dropped idle connection) are reported. */
   readonly logger?: Logger;
   /**

@@ -106,6 +106,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('commits SQLite with synchronous=normal unless told full; anything else is refused', async () => {
+    expect((await loadConfig({ cwd: dir, env: {} })).config.database.sqliteSynchronous).to.equal('normal');
+    const full = await loadConfig({ cwd: dir, env: { STRATUS_DATABASE__SQLITE_SYNCHRONOUS: 'full' } });
+    expect(full.config.database.sqliteSynchronous).to.equal('full');
+    const error = await configError(
+      loadConfig({ cwd: dir, env: { STRATUS_DATABASE__SQLITE_SYNCHRONOUS: 'off' } }),
+    );
+    expect(error.issues.map((i) => i.path)).to.include('/database/sqliteSynchronous');
+  });
+
   it('rejects an invalid config listing every problem at once', async () => {
     await writeFile(
       path.join(dir, 'stratus.config.json'),
