@@ -25,6 +25,12 @@ export const ComputeManagerConfig = Type.Object(
       default: 60,
       description: 'Seconds between checks for rescues past rescueTimeoutSec',
     }),
+    driverTimeout: Type.Number({
+      minimum: 0,
+      default: 600,
+      description:
+        'Seconds one hypervisor operation (spawn, destroy, a power action, reading a power state) may take before its instance is put in its error state and the handler is freed; 0 waits forever',
+    }),
     volumeTopic: Type.String({
       minLength: 1,
       default: 'volume',

@@ -15,13 +15,15 @@ import {
   type PowerState,
   periodicTask,
   RequestContext,
+  retryWhileStoreUnavailable,
   StratusError,
   toBoolean,
+  withDriverTimeout,
 } from '@stratus/core';
 import { VolumeApi } from '@stratus/manager-volume/client';
 import { sql } from 'kysely';
 import type { ComputeManagerConfig } from './config.js';
-import { InstanceStore, type InstanceUpdate } from './instance-store.js';
+import { type InstanceGuard, InstanceStore, type InstanceUpdate } from './instance-store.js';
 import { ACTIONS, type ActionRule, ATTACHABLE, vmStateOfPower } from './states.js';
 import {
   connectionInfoOf,
@@ -76,6 +78,8 @@ export class ComputeManager extends Manager<ComputeDriver> {
   /** Per-instance queue: the tail promise of the requests running for that instance here. */
   readonly #queues = new Map<string, Promise<void>>();
   #stopping = false;
+  /** Aborted at stop: store retries give up and leave their message unacknowledged for redelivery. */
+  readonly #stop = new AbortController();
   #resources: AvailableResources | undefined;
   #resourcesStale = true;
 
@@ -89,22 +93,28 @@ export class ComputeManager extends Manager<ComputeDriver> {
       topic: config.volumeTopic,
       ...(config.volumeCallTimeoutMs === undefined ? {} : { callTimeoutMs: config.volumeCallTimeoutMs }),
     });
+    // Casts: nobody waits for them and they are acknowledged when the handler returns, so a
+    // database outage is waited out rather than failing (which would drop the request).
     const act = (rule: ActionRule, work: (row: InstanceRow) => Promise<void>) =>
       endpoint(InstanceIdArgs, (ctx, args, call) =>
-        this.#powerAction(ctx, args.instance_id, rule, call, work),
+        this.#untilStored(call, () => this.#powerAction(ctx, args.instance_id, rule, call, work)),
       );
     this.endpoints = defineEndpoints({
-      run_instance: endpoint(InstanceIdArgs, (ctx, args, call) => this.runInstance(ctx, args, call)),
+      run_instance: endpoint(InstanceIdArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.runInstance(ctx, args, call)),
+      ),
       terminate_instance: endpoint(InstanceIdArgs, (ctx, args, call) =>
-        this.terminateInstance(ctx, args, call),
+        this.#untilStored(call, () => this.terminateInstance(ctx, args, call)),
       ),
       reboot_instance: endpoint(RebootArgs, (ctx, args, call) =>
-        this.#powerAction(
-          ctx,
-          args.instance_id,
-          args.reboot_type === 'HARD' ? ACTIONS.reboot_hard : ACTIONS.reboot_soft,
-          call,
-          (row) => this.driver.reboot(instanceSpec(row), args.reboot_type),
+        this.#untilStored(call, () =>
+          this.#powerAction(
+            ctx,
+            args.instance_id,
+            args.reboot_type === 'HARD' ? ACTIONS.reboot_hard : ACTIONS.reboot_soft,
+            call,
+            (row) => this.driver.reboot(instanceSpec(row), args.reboot_type),
+          ),
         ),
       ),
       stop_instance: act(ACTIONS.stop, (row) => this.driver.powerOff(instanceSpec(row))),
@@ -114,8 +124,10 @@ export class ComputeManager extends Manager<ComputeDriver> {
       suspend_instance: act(ACTIONS.suspend, (row) => this.driver.suspend(instanceSpec(row))),
       resume_instance: act(ACTIONS.resume, (row) => this.driver.resume(instanceSpec(row))),
       rescue_instance: endpoint(RescueArgs, (ctx, args, call) =>
-        this.#powerAction(ctx, args.instance_id, ACTIONS.rescue, call, (row) =>
-          this.driver.rescue(instanceSpec(row), args.rescue_password),
+        this.#untilStored(call, () =>
+          this.#powerAction(ctx, args.instance_id, ACTIONS.rescue, call, (row) =>
+            this.driver.rescue(instanceSpec(row), args.rescue_password),
+          ),
         ),
       ),
       unrescue_instance: act(ACTIONS.unrescue, (row) => this.driver.unrescue(instanceSpec(row))),
@@ -234,6 +246,7 @@ export class ComputeManager extends Manager<ComputeDriver> {
   /** From here on, an operation cut short by the driver closing is left for the next `initHost`. */
   override async cleanupHost(): Promise<void> {
     this.#stopping = true;
+    this.#stop.abort();
   }
 
   /** The hypervisor's resources (vcpus, memory, disk: total and used), published with each heartbeat. */
@@ -258,18 +271,24 @@ export class ComputeManager extends Manager<ComputeDriver> {
         { vmStates: ['building'], taskStates: ['scheduling'] },
         { host: this.host, task_state: 'spawning' },
       );
-      if (!claimed) {
-        const row = await this.#instances.get(id, { withDeleted: true });
-        if (!row) throw new NotFoundError('Instance', id);
+      const row = await this.#instances.get(id, { withDeleted: true });
+      if (!row) throw new NotFoundError('Instance', id);
+      // Spawning here without a claim: an earlier attempt of this request claimed it, then lost the
+      // database (this request holds the instance's queue, so no other handler is on it).
+      const resumed = !claimed && row.host === this.host && row.task_state === 'spawning';
+      if (!claimed && !resumed) {
         call.logger.info(
           { instanceId: id, vmState: row.vm_state, taskState: row.task_state },
           'run_instance for an instance past scheduling: nothing to do',
         );
         return;
       }
-      const row = (await this.#instances.get(id)) as InstanceRow;
       try {
-        await this.driver.spawn(instanceSpec(row));
+        if (resumed && (await this.#power(row, 'nostate')) !== 'nostate') {
+          call.logger.warn({ instanceId: id }, 'run_instance resumed: the hypervisor already has it');
+        } else {
+          await this.#bounded(`instance ${id} (spawning)`, () => this.driver.spawn(instanceSpec(row)));
+        }
       } catch (error) {
         this.#resourcesStale = true;
         if (this.#stopping) return this.#leftForRecovery(id, error);
@@ -293,7 +312,11 @@ export class ComputeManager extends Manager<ComputeDriver> {
   }
 
   /** `terminate_instance`: detach its volumes, destroy it, soft-delete the row (or `error` with the reason). */
-  async terminateInstance(ctx: RequestContext, args: InstanceIdArgs, call: CallInfo): Promise<void> {
+  async terminateInstance(
+    ctx: RequestContext,
+    args: InstanceIdArgs,
+    call: Pick<CallInfo, 'logger'>,
+  ): Promise<void> {
     await this.#terminate(ctx, args.instance_id, call.logger);
   }
 
@@ -311,14 +334,17 @@ export class ComputeManager extends Manager<ComputeDriver> {
   async attachVolume(ctx: RequestContext, args: AttachVolumeArgs, call: CallInfo): Promise<void> {
     const { instance_id: instanceId, volume_id: volumeId, mountpoint } = args;
     await this.#serial(instanceId, async () => {
-      const attachment = await this.#attachment(instanceId, volumeId);
+      // Reads before any work are waited out in an outage: failing would leave the API's
+      // `attaching` row behind (after a remote error it leaves the row to this host).
+      const [attachment, row] = await this.#untilStored(call, () =>
+        Promise.all([this.#attachment(instanceId, volumeId), this.#instances.get(instanceId)]),
+      );
       if (attachment?.status !== 'attaching' || attachment.mountpoint !== mountpoint) {
         throw new InvalidStateError(
           `No attach of volume ${volumeId} at ${mountpoint} is pending for instance ${instanceId}; use ComputeApi.attachVolume.`,
           { details: { instanceId, volumeId, status: attachment?.status ?? null } },
         );
       }
-      const row = await this.#instances.get(instanceId);
       const refusal = !row
         ? new NotFoundError('Instance', instanceId)
         : row.host !== this.host
@@ -385,7 +411,9 @@ export class ComputeManager extends Manager<ComputeDriver> {
   async detachVolume(ctx: RequestContext, args: DetachVolumeArgs, call: CallInfo): Promise<void> {
     const { instance_id: instanceId, volume_id: volumeId } = args;
     await this.#serial(instanceId, async () => {
-      const attachment = await this.#attachment(instanceId, volumeId);
+      const [attachment, row] = await this.#untilStored(call, () =>
+        Promise.all([this.#attachment(instanceId, volumeId), this.#instances.get(instanceId)]),
+      );
       if (!attachment) {
         call.logger.info({ instanceId, volumeId }, 'detach_volume for a volume not attached: nothing to do');
         return;
@@ -395,7 +423,8 @@ export class ComputeManager extends Manager<ComputeDriver> {
           `Volume ${volumeId} is ${attachment.status} on instance ${instanceId}, not detaching; use ComputeApi.detachVolume.`,
         );
       }
-      const row = await this.#localRow(instanceId);
+      if (!row) throw new NotFoundError('Instance', instanceId);
+      if (row.host !== this.host) throw this.#notLocal(row);
       if (toBoolean(row.locked) && !ctx.isAdmin) {
         await this.#setAttachment(attachment.id, { status: 'attached' });
         throw lockedError(instanceId, 'detach a volume from');
@@ -525,10 +554,10 @@ export class ComputeManager extends Manager<ComputeDriver> {
         throw lockedError(id, rule.verb);
       }
       try {
-        await work(row);
+        await this.#bounded(`instance ${id} (${rule.task})`, () => work(row));
       } catch (error) {
         if (this.#stopping) return this.#leftForRecovery(id, error);
-        await this.#instances.update(
+        await this.#record(
           id,
           { taskStates: [rule.task] },
           {
@@ -576,10 +605,13 @@ export class ComputeManager extends Manager<ComputeDriver> {
           }
           await this.#detach(ctx, row, attachment, logger);
         }
-        await this.driver.destroy(instanceSpec(row));
+        await this.#bounded(`instance ${id} (deleting)`, () => this.driver.destroy(instanceSpec(row)));
       } catch (error) {
         if (this.#stopping) return this.#leftForRecovery(id, error);
-        await this.#instances.update(
+        // A database (here or the volume host's) out of reach: every step before was undone or is
+        // safe to run again, so the whole terminate is retried rather than the instance failed.
+        if (StratusError.is(error, 'STORE_UNAVAILABLE')) throw error;
+        await this.#record(
           id,
           { taskStates: ['deleting'] },
           {
@@ -593,7 +625,7 @@ export class ComputeManager extends Manager<ComputeDriver> {
       }
       this.#resourcesStale = true;
       const now = this.#instances.now();
-      await this.#instances.update(
+      await this.#record(
         id,
         { taskStates: ['deleting'] },
         {
@@ -705,14 +737,48 @@ export class ComputeManager extends Manager<ComputeDriver> {
    * over), apply `set` and leave task_state to the newer request.
    */
   async #finish(id: string, task: TaskState, set: InstanceUpdate): Promise<void> {
-    if (await this.#instances.update(id, { taskStates: [task] }, { ...set, task_state: null })) return;
-    await this.#instances.update(id, {}, set);
+    if (await this.#record(id, { taskStates: [task] }, { ...set, task_state: null })) return;
+    await this.#record(id, {}, set);
+  }
+
+  /**
+   * A conditional update recording the outcome of hypervisor work already done: while the
+   * database is unreachable, wait for it, rather than fail and have the work run again.
+   */
+  #record(id: string, guard: InstanceGuard, set: InstanceUpdate): Promise<boolean> {
+    return retryWhileStoreUnavailable(() => this.#instances.update(id, guard, set), {
+      logger: this.logger,
+      what: `record instance ${id}`,
+      signal: this.#stop.signal,
+    });
+  }
+
+  /** Run a cast handler (or the reads before a call's work) again while the database is unreachable. */
+  #untilStored<T>(call: Pick<CallInfo, 'logger' | 'method'>, handler: () => Promise<T>): Promise<T> {
+    return retryWhileStoreUnavailable(handler, {
+      logger: call.logger,
+      what: call.method,
+      signal: this.#stop.signal,
+    });
+  }
+
+  /** Hypervisor work bounded by `driverTimeout`: a hung hypervisor must not hold an instance's task forever. */
+  #bounded<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return withDriverTimeout(work, {
+      seconds: this.config.driverTimeout,
+      what,
+      backend: 'hypervisor',
+      logger: this.logger,
+    });
   }
 
   /** The driver's power state of `row`; `nostate` when it has no such instance, `fallback` on other errors. */
   async #power<F extends PowerState | undefined>(row: InstanceRow, fallback: F): Promise<PowerState | F> {
     try {
-      return (await this.driver.getInfo(instanceSpec(row))).state;
+      const info = await this.#bounded(`instance ${row.id} (power state)`, () =>
+        this.driver.getInfo(instanceSpec(row)),
+      );
+      return info.state;
     } catch (error) {
       if (StratusError.is(error, 'NOT_FOUND')) return 'nostate';
       this.logger.warn({ err: error, instanceId: row.id }, 'could not read the power state');
@@ -800,11 +866,13 @@ export class ComputeManager extends Manager<ComputeDriver> {
     );
   }
 
+  // Attachment writes record what was done (or undone) on the volume host and the hypervisor:
+  // they wait out a database outage rather than leave the row saying otherwise.
   async #setAttachment(
     id: string,
     set: { status?: VolumeAttachmentRow['status']; connection_info?: string },
   ): Promise<void> {
-    await this.#instances.run(`update attachment ${id}`, () =>
+    await this.#stored(`update attachment ${id}`, () =>
       this.#instances.db
         .updateTable('volume_attachments')
         .set({ ...set, updated_at: this.#instances.now() })
@@ -814,9 +882,17 @@ export class ComputeManager extends Manager<ComputeDriver> {
   }
 
   async #removeAttachment(id: string): Promise<void> {
-    await this.#instances.run(`remove attachment ${id}`, () =>
+    await this.#stored(`remove attachment ${id}`, () =>
       this.#instances.db.deleteFrom('volume_attachments').where('id', '=', id).execute(),
     );
+  }
+
+  #stored<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryWhileStoreUnavailable(() => this.#instances.run(what, fn), {
+      logger: this.logger,
+      what,
+      signal: this.#stop.signal,
+    });
   }
 
   async #refreshResources(): Promise<void> {

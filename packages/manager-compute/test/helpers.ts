@@ -72,6 +72,8 @@ export class Cluster {
   readonly transports: MemoryTransport[] = [];
   readonly tmp = mkdtempSync(path.join(tmpdir(), 'stratus-compute-'));
   store!: Store;
+  /** The store compute services use, when not `store` (e.g. one that can be made to fail). */
+  computeStore: Store | undefined;
   rpc!: RpcClient;
   api!: ComputeApi;
   volumes!: VolumeApi;
@@ -154,7 +156,7 @@ export class Cluster {
       driver,
       driverConfig: options.driverConfig ?? {},
       logger: silentLogger(),
-      store: this.store,
+      store: (name === 'compute' ? this.computeStore : undefined) ?? this.store,
       transport: await this.transport(),
     });
     await service.start();

@@ -7,6 +7,7 @@ import {
   InvalidInputError,
   InvalidStateError,
   NotFoundError,
+  PreparedQuery,
   QuotaExceededError,
   type RequestContext,
   type RpcClient,
@@ -61,6 +62,18 @@ export interface VolumeApiOptions {
   readonly callTimeoutMs?: number;
 }
 
+/** The values `create` inserts; everything else of a new row is fixed. */
+type NewVolume = {
+  id: string;
+  projectId: string | null;
+  userId: string | null;
+  size: number;
+  name: string | null;
+  description: string | null;
+  snapshotId: string | null;
+};
+type UsageRow = { volumes: number | string | bigint; gigabytes: number | string | bigint };
+
 /** Statuses a volume may be deleted from (`error_deleting` to retry a failed deletion). */
 const DELETABLE: readonly VolumeStatus[] = ['available', 'error', 'error_extending', 'error_deleting'];
 const SNAPSHOT_DELETABLE: readonly SnapshotStatus[] = ['available', 'error', 'error_deleting'];
@@ -79,6 +92,15 @@ export class VolumeApi {
   readonly #db: Kysely<VolumeDatabase>;
   readonly #rpc: RpcClient;
   readonly #callTimeoutMs: number | undefined;
+  /** `get` is polled: its query is compiled once per kind of scope (see {@link #volumeRead}). */
+  readonly #volumeReads = new Map<string, PreparedQuery<{ id: string; projectId: string }, VolumeRow>>();
+  readonly #deletes = new Map<
+    string,
+    PreparedQuery<{ id: string; projectId: string }, { host: string | null }>
+  >();
+  /** The statements of every `create`, compiled once. */
+  readonly #insertVolume: PreparedQuery<NewVolume, VolumeRow>;
+  readonly #usage: Record<'project' | 'none', PreparedQuery<{ projectId: string }, UsageRow>>;
 
   constructor(options: VolumeApiOptions) {
     this.#store = options.store;
@@ -88,6 +110,53 @@ export class VolumeApi {
     this.maxSizeGiB = options.maxSizeGiB ?? 1000;
     this.quotas = { volumes: 10, gigabytes: 1000, snapshots: 10, ...options.quotas };
     this.#callTimeoutMs = options.callTimeoutMs;
+    const now = currentTimestamp(this.#store.dialect);
+    this.#insertVolume = new PreparedQuery<NewVolume, VolumeRow>(
+      (slot) =>
+        this.#db
+          .insertInto('volumes')
+          .values({
+            id: slot('id'),
+            project_id: slot('projectId'),
+            user_id: slot('userId'),
+            host: null,
+            size_gib: slot('size'),
+            name: slot('name'),
+            description: slot('description'),
+            status: 'creating',
+            attach_status: 'detached',
+            instance_id: null,
+            mountpoint: null,
+            provider_location: null,
+            provider_auth: null,
+            source_snapshot_id: slot('snapshotId'),
+            error_reason: null,
+            created_at: now,
+            updated_at: now,
+            deleted_at: null,
+            deleted: false,
+          })
+          .returningAll(),
+      ['id', 'projectId', 'userId', 'size', 'name', 'description', 'snapshotId'],
+    );
+    const usage = (scope: 'project' | 'none') =>
+      new PreparedQuery<{ projectId: string }, UsageRow>(
+        (slot) =>
+          this.#db
+            .selectFrom('volumes')
+            .select((eb) => [
+              eb.fn.countAll<number | string | bigint>().as('volumes'),
+              eb.fn.coalesce(eb.fn.sum<number | string | bigint>('size_gib'), sql<number>`0`).as('gigabytes'),
+            ])
+            .where('deleted', '=', false)
+            .where(
+              scope === 'none'
+                ? sql<boolean>`project_id is null`
+                : sql<boolean>`project_id = ${slot('projectId')}`,
+            ),
+        scope === 'none' ? [] : ['projectId'],
+      );
+    this.#usage = { project: usage('project'), none: usage('none') };
     const bad = [
       ...(Number.isInteger(this.maxSizeGiB) && this.maxSizeGiB >= 1
         ? []
@@ -135,41 +204,28 @@ export class VolumeApi {
     }
 
     const id = randomUUID();
-    const now = currentTimestamp(this.#store.dialect);
-    await this.#run(`create volume ${id}`, () =>
+    const inserted = await this.#run(`create volume ${id}`, () =>
       this.#db.transaction().execute(async (trx) => {
         await this.#lockProject(trx, projectId);
         const usage = await this.#volumeUsage(trx, projectId);
         this.#checkQuota(projectId, 'volumes', usage.volumes, 1, 'volume');
         this.#checkQuota(projectId, 'gigabytes', usage.gigabytes, input.size, 'GiB');
-        await trx
-          .insertInto('volumes')
-          .values({
-            id,
-            project_id: projectId,
-            user_id: ctx.userId,
-            host: null,
-            size_gib: input.size,
-            name: input.name ?? null,
-            description: input.description ?? null,
-            status: 'creating',
-            attach_status: 'detached',
-            instance_id: null,
-            mountpoint: null,
-            provider_location: null,
-            provider_auth: null,
-            source_snapshot_id: input.snapshotId ?? null,
-            error_reason: null,
-            created_at: now,
-            updated_at: now,
-            deleted_at: null,
-            deleted: false,
-          })
-          .execute();
+        const row = await this.#insertVolume.executeTakeFirst(trx, {
+          id,
+          projectId,
+          userId: ctx.userId,
+          size: input.size,
+          name: input.name ?? null,
+          description: input.description ?? null,
+          snapshotId: input.snapshotId ?? null,
+        });
+        if (!row) throw new Error(`volume ${id} was inserted but not returned`);
+        return row;
       }),
     );
 
-    const created = await this.get(ctx, id);
+    // The row as written, as `get` would return it (it is in the caller's project).
+    const created = toVolume(inserted);
     await this.#castOrFail(
       ctx,
       host,
@@ -188,33 +244,20 @@ export class VolumeApi {
    * @throws InvalidStateError when it is attached, busy, or still has snapshots.
    */
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    const row = await this.#volumeRow(ctx, id);
     const now = currentTimestamp(this.#store.dialect);
-    const moved = await this.#run(`delete volume ${id}`, () =>
-      this.#db.transaction().execute(async (trx) => {
-        // Serialises with createSnapshot, which locks the same row before inserting.
-        await this.#lockVolume(trx, id);
-        const result = await trx
-          .updateTable('volumes')
-          .set({ status: 'deleting', error_reason: null, updated_at: now })
-          .where('id', '=', id)
-          .where('deleted', '=', false)
-          .where('status', 'in', [...DELETABLE])
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('snapshots')
-                  .select('snapshots.id')
-                  .where('snapshots.volume_id', '=', id)
-                  .where('snapshots.deleted', '=', false),
-              ),
-            ),
-          )
-          .executeTakeFirst();
-        return result.numUpdatedRows === 1n;
-      }),
+    const start = this.#startDelete(ctx);
+    const params = { id: String(id), projectId: ctx.projectId ?? '' };
+    const row = await this.#run(`delete volume ${id}`, () =>
+      this.#store.dialect === 'postgres'
+        ? this.#db.transaction().execute(async (trx) => {
+            // Serialises with createSnapshot, which locks the same row before inserting.
+            await this.#lockVolume(trx, id);
+            return start.executeTakeFirst(trx, params);
+          })
+        : // One statement is its own transaction, and SQLite serialises writers anyway.
+          start.executeTakeFirst(this.#db, params),
     );
-    if (!moved) throw await this.#whyNotDeletable(ctx, id);
+    if (!row) throw await this.#whyNotDeletable(ctx, id);
 
     if (row.host === null) {
       // Never scheduled: nothing exists on any backend.
@@ -662,15 +705,10 @@ export class VolumeApi {
     trx: Transaction<VolumeDatabase>,
     projectId: string | null,
   ): Promise<{ volumes: number; gigabytes: number }> {
-    const row = await trx
-      .selectFrom('volumes')
-      .select((eb) => [
-        eb.fn.countAll<number | string | bigint>().as('volumes'),
-        eb.fn.coalesce(eb.fn.sum<number | string | bigint>('size_gib'), sql<number>`0`).as('gigabytes'),
-      ])
-      .where('deleted', '=', false)
-      .where(projectId === null ? sql<boolean>`project_id is null` : sql<boolean>`project_id = ${projectId}`)
-      .executeTakeFirstOrThrow();
+    const row = await (projectId === null ? this.#usage.none : this.#usage.project).executeTakeFirst(trx, {
+      projectId: projectId ?? '',
+    });
+    if (!row) throw new Error('the volume usage query returned no row');
     return { volumes: Number(row.volumes), gigabytes: Number(row.gigabytes) };
   }
 
@@ -696,9 +734,77 @@ export class VolumeApi {
     return query;
   }
 
+  /**
+   * `available|error|… → deleting` unless the volume has snapshots, in the caller's scope (as `get`:
+   * another project's volume is not found, not deleted), returning its host; compiled once per scope.
+   */
+  #startDelete(
+    ctx: RequestContext,
+  ): PreparedQuery<{ id: string; projectId: string }, { host: string | null }> {
+    const key = `delete ${ctx.isAdmin ? 'a' : ctx.projectId === null ? 'n' : 'p'}`;
+    let start = this.#deletes.get(key);
+    if (!start) {
+      const { isAdmin, projectId } = ctx;
+      const now = currentTimestamp(this.#store.dialect);
+      start = new PreparedQuery<{ id: string; projectId: string }, { host: string | null }>(
+        (slot) => {
+          let query = this.#db
+            .updateTable('volumes')
+            .set({ status: 'deleting', error_reason: null, updated_at: now })
+            .where('id', '=', slot('id'))
+            .where('deleted', '=', false)
+            .where('status', 'in', [...DELETABLE])
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom('snapshots')
+                    .select('snapshots.id')
+                    .where('snapshots.volume_id', '=', slot('id'))
+                    .where('snapshots.deleted', '=', false),
+                ),
+              ),
+            );
+          if (!isAdmin)
+            query =
+              projectId === null
+                ? query.where(sql<boolean>`1 = 0`)
+                : query.where('project_id', '=', slot('projectId'));
+          return query.returning('host');
+        },
+        ['id'],
+      );
+      this.#deletes.set(key, start);
+    }
+    return start;
+  }
+
+  /** The prepared form of `#scopedVolumes(ctx).selectAll().where('id', '=', id)`. */
+  #volumeRead(ctx: RequestContext): PreparedQuery<{ id: string; projectId: string }, VolumeRow> {
+    const key = `${ctx.readDeleted ? 'd' : '-'}${ctx.isAdmin ? 'a' : ctx.projectId === null ? 'n' : 'p'}`;
+    let read = this.#volumeReads.get(key);
+    if (!read) {
+      const { readDeleted, isAdmin, projectId } = ctx;
+      read = new PreparedQuery<{ id: string; projectId: string }, VolumeRow>(
+        (slot) => {
+          let query = this.#db.selectFrom('volumes');
+          if (!readDeleted) query = query.where('deleted', '=', false);
+          if (!isAdmin)
+            query =
+              projectId === null
+                ? query.where(sql<boolean>`1 = 0`)
+                : query.where('project_id', '=', slot('projectId'));
+          return query.selectAll().where('id', '=', slot('id'));
+        },
+        ['id'],
+      );
+      this.#volumeReads.set(key, read);
+    }
+    return read;
+  }
+
   async #volumeRow(ctx: RequestContext, id: string): Promise<VolumeRow> {
     const row = await this.#run(`read volume ${id}`, () =>
-      this.#scopedVolumes(ctx).selectAll().where('id', '=', String(id)).executeTakeFirst(),
+      this.#volumeRead(ctx).executeTakeFirst(this.#db, { id: String(id), projectId: ctx.projectId ?? '' }),
     );
     if (!row) throw new NotFoundError('Volume', String(id));
     return row;

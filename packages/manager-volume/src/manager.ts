@@ -9,10 +9,12 @@ import {
   type ManagerEnv,
   NotFoundError,
   type PeriodicTaskTable,
+  PreparedQuery,
   periodicTask,
   type RequestContext,
   type SnapshotSpec,
   StratusError,
+  TimeoutError,
   transitionStatus,
   type VolumeDriver,
   type VolumeModelUpdate,
@@ -65,6 +67,10 @@ export class VolumeManager extends Manager<VolumeDriver> {
   /** Volume and snapshot ids with a handler running here, so a redelivery does not run twice. */
   readonly #busy = new Set<string>();
   #stopping = false;
+  /** Read on every operation: compiled once. */
+  readonly #readVolume: PreparedQuery<{ id: string }, VolumeRow>;
+  readonly #readLiveVolume: PreparedQuery<{ id: string }, VolumeRow>;
+  readonly #claimVolume: PreparedQuery<{ id: string; host: string }, VolumeRow>;
   #stats: VolumeStats | undefined;
   #statsStale = true;
 
@@ -72,14 +78,44 @@ export class VolumeManager extends Manager<VolumeDriver> {
     super(env);
     this.config = config;
     this.#db = env.store.db as Kysely<VolumeDatabase>;
+    this.#readVolume = new PreparedQuery(
+      (slot) => this.#db.selectFrom('volumes').selectAll().where('id', '=', slot('id')),
+      ['id'],
+    );
+    const now = currentTimestamp(env.store.dialect);
+    this.#claimVolume = new PreparedQuery(
+      (slot) =>
+        this.#db
+          .updateTable('volumes')
+          .set({ host: slot('host'), updated_at: now })
+          .where('id', '=', slot('id'))
+          .where('deleted', '=', false)
+          .where('status', '=', 'creating')
+          .where((eb) => eb.or([eb('host', 'is', null), eb('host', '=', slot('host'))]))
+          .returningAll(),
+      ['id', 'host'],
+    );
+    this.#readLiveVolume = new PreparedQuery(
+      (slot) =>
+        this.#db.selectFrom('volumes').selectAll().where('id', '=', slot('id')).where('deleted', '=', false),
+      ['id'],
+    );
     this.endpoints = defineEndpoints({
-      create_volume: endpoint(CreateVolumeArgs, (ctx, args, call) => this.createVolume(ctx, args, call)),
-      delete_volume: endpoint(VolumeIdArgs, (ctx, args, call) => this.deleteVolume(ctx, args, call)),
-      create_snapshot: endpoint(CreateSnapshotArgs, (ctx, args, call) =>
-        this.createSnapshot(ctx, args, call),
+      create_volume: endpoint(CreateVolumeArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.createVolume(ctx, args, call)),
       ),
-      delete_snapshot: endpoint(SnapshotIdArgs, (ctx, args, call) => this.deleteSnapshot(ctx, args, call)),
-      extend_volume: endpoint(ExtendVolumeArgs, (ctx, args, call) => this.extendVolume(ctx, args, call)),
+      delete_volume: endpoint(VolumeIdArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.deleteVolume(ctx, args, call)),
+      ),
+      create_snapshot: endpoint(CreateSnapshotArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.createSnapshot(ctx, args, call)),
+      ),
+      delete_snapshot: endpoint(SnapshotIdArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.deleteSnapshot(ctx, args, call)),
+      ),
+      extend_volume: endpoint(ExtendVolumeArgs, (ctx, args, call) =>
+        this.#untilStored(call, () => this.extendVolume(ctx, args, call)),
+      ),
       initialize_connection: endpoint(ConnectionArgs, (ctx, args) => this.initializeConnection(ctx, args)),
       terminate_connection: endpoint(ConnectionArgs, (ctx, args) => this.terminateConnection(ctx, args)),
       attach_volume: endpoint(AttachVolumeArgs, (ctx, args) => this.attachVolume(ctx, args)),
@@ -197,18 +233,11 @@ export class VolumeManager extends Manager<VolumeDriver> {
     const id = args.volume_id;
     if (!this.#claim(id)) return id;
     try {
-      const now = currentTimestamp(this.env.store.dialect);
-      const claimed = await this.#run(`claim volume ${id}`, () =>
-        this.#db
-          .updateTable('volumes')
-          .set({ host: this.host, updated_at: now })
-          .where('id', '=', id)
-          .where('deleted', '=', false)
-          .where('status', '=', 'creating')
-          .where((eb) => eb.or([eb('host', 'is', null), eb('host', '=', this.host)]))
-          .executeTakeFirst(),
+      // The claimed row comes back with the update: no second read.
+      const volume = await this.#run(`claim volume ${id}`, () =>
+        this.#claimVolume.executeTakeFirst(this.#db, { id, host: this.host }),
       );
-      if (claimed.numUpdatedRows !== 1n) {
+      if (!volume) {
         const row = await this.#volume(id, { withDeleted: true });
         if (!row) throw new NotFoundError('Volume', id);
         if (row.status === 'creating') {
@@ -220,7 +249,6 @@ export class VolumeManager extends Manager<VolumeDriver> {
         );
         return id;
       }
-      const volume = (await this.#volume(id)) as VolumeRow;
       await this.#driverStep(
         'volumes',
         id,
@@ -271,14 +299,16 @@ export class VolumeManager extends Manager<VolumeDriver> {
       }
       const spec = this.#spec(volume);
       try {
-        await this.driver.removeExport(spec);
-        await this.driver.deleteVolume(spec);
+        await this.#bounded(`volume ${id} (deleting)`, async () => {
+          await this.driver.removeExport(spec);
+          await this.driver.deleteVolume(spec);
+        });
       } catch (error) {
         if (this.#stopping) return this.#leftForRecovery(id, error);
         if (StratusError.is(error, 'INVALID_STATE')) {
           // The backend says it is busy (Nova's VolumeIsBusy): keep it, exported, as it was.
           await this.driver.ensureExport(spec).catch(() => undefined);
-          await this.#transition('volumes', id, ['deleting'], 'available', {
+          await this.#record('volumes', id, ['deleting'], 'available', {
             error_reason: `delete refused by the backend: ${errorReason(error)}`,
           });
           call.logger.warn(
@@ -287,13 +317,13 @@ export class VolumeManager extends Manager<VolumeDriver> {
           );
           return;
         }
-        await this.#transition('volumes', id, ['deleting'], 'error_deleting', {
+        await this.#record('volumes', id, ['deleting'], 'error_deleting', {
           error_reason: errorReason(error),
         });
         throw error;
       }
       const now = currentTimestamp(this.env.store.dialect);
-      await this.#transition('volumes', id, ['deleting'], 'deleted', { deleted: true, deleted_at: now });
+      await this.#record('volumes', id, ['deleting'], 'deleted', { deleted: true, deleted_at: now });
       this.#statsStale = true;
       call.logger.info({ volumeId: id }, `volume ${id} deleted`);
     } finally {
@@ -463,20 +493,82 @@ export class VolumeManager extends Manager<VolumeDriver> {
   ): Promise<void> {
     let set: Record<string, unknown>;
     try {
-      set = await work();
+      set = await this.#bounded(`${table === 'volumes' ? 'volume' : 'snapshot'} ${id} (${from})`, work);
     } catch (error) {
       if (this.#stopping) return this.#leftForRecovery(id, error);
-      await this.#transition(table, id, [from], failure, { error_reason: errorReason(error) });
+      await this.#record(table, id, [from], failure, { error_reason: errorReason(error) });
       this.#statsStale = true;
       throw error;
     }
     this.#statsStale = true;
-    const moved = await this.#transition(table, id, [from], success, { ...set, error_reason: null });
+    const moved = await this.#record(table, id, [from], success, { ...set, error_reason: null });
     if (!moved)
       this.logger.warn(
         { table, id, from, to: success },
         `${table} ${id} left ${from} while the driver worked`,
       );
+  }
+
+  /**
+   * Run backend work bounded by `driverTimeout`: a hung backend must not keep the row in its
+   * transient state and hold a handler slot forever. The late work is not cancelled (drivers
+   * cannot be); its outcome is only logged, and the row stays in its error state.
+   */
+  async #bounded<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const seconds = this.config.driverTimeout;
+    if (!seconds) return work();
+    const running = work();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        running.then(
+          () =>
+            this.logger.warn(`backend work on ${what} finished after its timeout; the row stays in error`),
+          (error: unknown) =>
+            this.logger.warn({ err: error }, `backend work on ${what} failed after its timeout`),
+        );
+        reject(
+          new TimeoutError(
+            `the volume backend did not finish ${what} within ${seconds} s (driverTimeout); check the backend, then delete or retry`,
+            { details: { driverTimeout: seconds } },
+          ),
+        );
+      }, seconds * 1000);
+    });
+    try {
+      return await Promise.race([running, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Run a cast handler again while the database is unreachable. Nobody waits for a cast and the
+   * transport acknowledges it once the handler returns, so failing would leave its row in a
+   * transient state until the next restart. The handlers are idempotent, so running one again
+   * after the outage is safe; holding the message unacknowledged meanwhile means a crash during
+   * the outage gives it back to the queue.
+   */
+  async #untilStored<T>(call: CallInfo, handler: () => Promise<T>): Promise<T> {
+    let delayMs = 250;
+    let failures = 0;
+    for (;;) {
+      try {
+        const result = await handler();
+        if (failures > 0) call.logger.info({ failures }, `${call.method} done once the database came back`);
+        return result;
+      } catch (error) {
+        if (!StratusError.is(error, 'STORE_UNAVAILABLE')) throw error;
+        if (failures++ === 0) {
+          call.logger.warn(
+            { err: error },
+            `${call.method} cannot reach the database; it is retried until the database is back`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, 2000);
+      }
+    }
   }
 
   #leftForRecovery(id: string, error: unknown): void {
@@ -544,11 +636,8 @@ export class VolumeManager extends Manager<VolumeDriver> {
   }
 
   #volume(id: string, options: { withDeleted?: boolean } = {}): Promise<VolumeRow | undefined> {
-    return this.#run(`read volume ${id}`, () => {
-      let query = this.#db.selectFrom('volumes').selectAll().where('id', '=', id);
-      if (!options.withDeleted) query = query.where('deleted', '=', false);
-      return query.executeTakeFirst();
-    });
+    const read = options.withDeleted ? this.#readVolume : this.#readLiveVolume;
+    return this.#run(`read volume ${id}`, () => read.executeTakeFirst(this.#db, { id }));
   }
 
   #snapshot(id: string, options: { withDeleted?: boolean } = {}): Promise<SnapshotRow | undefined> {
@@ -557,6 +646,36 @@ export class VolumeManager extends Manager<VolumeDriver> {
       if (!options.withDeleted) query = query.where('deleted', '=', false);
       return query.executeTakeFirst();
     });
+  }
+
+  /**
+   * {@link #transition} for the outcome of backend work already done: while the database is
+   * unreachable, wait for it and record the outcome then, rather than fail and have the whole
+   * handler (and so the backend work) run again.
+   */
+  async #record(
+    table: 'volumes' | 'snapshots',
+    id: string,
+    from: readonly string[],
+    to: string,
+    set: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    let delayMs = 250;
+    for (let failures = 0; ; failures++) {
+      try {
+        return await this.#transition(table, id, from, to, set);
+      } catch (error) {
+        if (!StratusError.is(error, 'STORE_UNAVAILABLE')) throw error;
+        if (failures === 0) {
+          this.logger.warn(
+            { err: error, table, id, to },
+            `cannot record ${table} ${id} as ${to}: the database is unreachable; retrying until it is back`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, 2000);
+      }
+    }
   }
 
   #transition(

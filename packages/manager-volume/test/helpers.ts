@@ -75,6 +75,8 @@ export class Cluster {
   readonly transports: MemoryTransport[] = [];
   readonly tmp = mkdtempSync(path.join(tmpdir(), 'stratus-volume-'));
   store!: Store;
+  /** The store the services get, when it must differ from the API's (e.g. to inject an outage). */
+  serviceStore: Store | undefined;
   rpc!: RpcClient;
   api!: VolumeApi;
 
@@ -130,7 +132,7 @@ export class Cluster {
       driver,
       driverConfig: options.driverConfig ?? {},
       logger: silentLogger(),
-      store: this.store,
+      store: this.serviceStore ?? this.store,
       transport: await this.transport(),
     });
     await service.start();

@@ -175,6 +175,30 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
       expect(failed).to.include({ status: 'error_extending', sizeGiB: 1 });
       expect(failed.errorReason).to.be.a('string').and.not.equal('');
     });
+
+    it('a hung backend times out after driverTimeout: the volume ends in error, other creates go on', async () => {
+      const service = await cluster.startHost('st-1', { managerConfig: { driverTimeout: 0.3 } });
+      fakeOf(service).faults.hangNext('createVolume');
+      const hung = await cluster.api.create(projectA, { size: 1 });
+      const failed = await volumeStatus(cluster, hung.id, ['available', 'error']);
+      expect(failed.status).to.equal('error');
+      expect(failed.errorReason).to.match(/did not finish volume .* within 0.3 s \(driverTimeout\)/);
+      const next = await cluster.api.create(projectA, { size: 1 });
+      expect((await volumeStatus(cluster, next.id, ['available', 'error'])).status).to.equal('available');
+      // The hung call finishing late does not resurrect the volume: it stays in error, deletable.
+      expect(fakeOf(service).faults.releaseHangs()).to.equal(1);
+      await waitFor(
+        async () => fakeOf(service).inspectVolume(`volume-${hung.id}`)?.exportedAs ?? null,
+        (exported) => exported !== null,
+        'the late create to finish on the backend',
+      );
+      expect((await cluster.api.get(projectA, hung.id)).status).to.equal('error');
+      await cluster.api.delete(projectA, hung.id);
+      expect((await volumeStatus(cluster, hung.id, ['deleted', 'error_deleting'])).status).to.equal(
+        'deleted',
+      );
+      expect(fakeOf(service).inspectVolume(`volume-${hung.id}`)).to.equal(undefined);
+    });
   });
 
   describe('snapshots', () => {

@@ -3,8 +3,7 @@ import {
   ForbiddenError,
   InvalidInputError,
   NotFoundError,
-  RequestContext,
-  type ServiceRecord,
+  type RequestContext,
   schemaIssues,
 } from '@stratus/core';
 import type { Snapshot, Volume } from '@stratus/manager-volume/client';
@@ -13,7 +12,23 @@ import Type, { type Static } from 'typebox';
 import { authenticate } from '../auth.js';
 import { type ApiDeps, baseUrl } from '../deps.js';
 import { sendFault } from '../faults.js';
-import { cinderTime, Link, Loose, Nullable, paginate, truthy } from './common.js';
+import {
+  cinderTime,
+  fetchAllPages,
+  Link,
+  Loose,
+  listedProjects,
+  Nullable,
+  nextPageLinks,
+  paginate,
+  projectScopedContext,
+  resourceLinks,
+  servicesOfTopic,
+  soleAction,
+  summaryView,
+  truthy,
+  VersionBody,
+} from './common.js';
 
 /** The Block Storage microversion range served: 3.0 only (the base v3 API). */
 export const VOLUME_MIN_VERSION = '3.0';
@@ -173,15 +188,6 @@ export const SnapshotBody = Loose({
   metadata: Type.Record(Type.String(), Type.String()),
 });
 
-const VersionEntry = Loose({
-  id: Type.String(),
-  status: Type.String(),
-  version: Type.String(),
-  min_version: Type.String(),
-  updated: Type.String(),
-  links: Type.Array(Link),
-});
-
 const ServiceBody = Loose({
   binary: Type.String(),
   host: Type.String(),
@@ -267,10 +273,7 @@ export function volumeView(volume: Volume, root: string, bookmarkRoot: string, c
     'os-vol-mig-status-attr:name_id': null,
     // Only admins see where a volume lives, as with Cinder's default policy.
     ...(ctx.isAdmin ? { 'os-vol-host-attr:host': volume.host } : {}),
-    links: [
-      { href: `${root}/volumes/${volume.id}`, rel: 'self' },
-      { href: `${bookmarkRoot}/volumes/${volume.id}`, rel: 'bookmark' },
-    ],
+    links: resourceLinks(root, bookmarkRoot, 'volumes', volume.id),
   };
 }
 
@@ -311,17 +314,6 @@ function parseForce(value: boolean | string | null | undefined): boolean {
   ]);
 }
 
-/** A context that sees exactly one project's resources (usage counts of that project). */
-function projectContext(ctx: RequestContext, projectId: string): RequestContext {
-  return new RequestContext({
-    requestId: ctx.requestId,
-    userId: ctx.userId,
-    projectId,
-    roles: [],
-    isAdmin: false,
-  });
-}
-
 /**
  * Block Storage v3 under `{prefix}/v3/{project_id}`: volumes, snapshots, `os-services`,
  * `limits`, `os-quota-sets`, and the version documents at `{prefix}/` and `{prefix}/v3/`.
@@ -351,7 +343,7 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
     });
 
     if (!options.bare) {
-      const versions = Type.Object({ versions: Type.Array(VersionEntry) });
+      const versions = Type.Object({ versions: Type.Array(VersionBody) });
       app.get(
         '/',
         { config: { public: true }, schema: { response: { 300: versions } } },
@@ -376,22 +368,16 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
       return { root: `${base}/volume/v3/${projectId}`, bookmark: `${base}/volume/${projectId}` };
     };
 
+    function listAllVolumes(ctx: RequestContext): Promise<Volume[]> {
+      return fetchAllPages((page) => deps.volumes.list(ctx, page), MAX_LIMIT);
+    }
+
     /** Every volume the caller may list: its project's; with `all_tenants`, an admin's sees all. */
     async function listVolumes(request: FastifyRequest, query: ListQuery): Promise<Volume[]> {
-      const ctx = request.ctx;
-      const all: Volume[] = [];
-      for (let marker: string | undefined; ; ) {
-        const page = await deps.volumes.list(ctx, { limit: MAX_LIMIT, ...(marker ? { marker } : {}) });
-        all.push(...page);
-        if (page.length < MAX_LIMIT) break;
-        marker = page[page.length - 1]?.id;
-      }
-      const allTenants = ctx.isAdmin && truthy(query.all_tenants);
-      return all.filter(
+      const listed = listedProjects(request.ctx, query.all_tenants, query.project_id);
+      return (await listAllVolumes(request.ctx)).filter(
         (v) =>
-          (allTenants
-            ? query.project_id === undefined || v.projectId === query.project_id
-            : v.projectId === ctx.projectId) &&
+          listed(v.projectId) &&
           (query.name === undefined || v.name === query.name) &&
           (query.status === undefined || v.status === query.status),
       );
@@ -405,19 +391,7 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
     }
 
     const volumesLinks = (rootUrl: string, collection: string, query: ListQuery, next: string | undefined) =>
-      next === undefined
-        ? {}
-        : {
-            [`${collection}_links`]: [
-              {
-                rel: 'next',
-                href: `${rootUrl}/${collection}?${new URLSearchParams({
-                  ...(query.limit !== undefined ? { limit: String(query.limit) } : {}),
-                  marker: next,
-                })}`,
-              },
-            ],
-          };
+      nextPageLinks(collection, `${rootUrl}/${collection}`, query.limit, next);
 
     app.get(
       '/v3/:project_id/volumes',
@@ -432,14 +406,7 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
         const { root: rootUrl, bookmark } = roots(request, request.params.project_id);
         const { page: items, next } = page(await listVolumes(request, request.query), request.query);
         return {
-          volumes: items.map((v) => ({
-            id: v.id,
-            name: v.name,
-            links: [
-              { href: `${rootUrl}/volumes/${v.id}`, rel: 'self' },
-              { href: `${bookmark}/volumes/${v.id}`, rel: 'bookmark' },
-            ],
-          })),
+          volumes: items.map((v) => summaryView(v, rootUrl, bookmark, 'volumes')),
           ...volumesLinks(rootUrl, 'volumes', request.query, next),
         };
       },
@@ -576,13 +543,7 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
       '/v3/:project_id/volumes/:volume_id/action',
       { schema: { params: VolumeParams, body: VolumeAction } },
       async (request, reply) => {
-        const actions = Object.keys(request.body);
-        const action = actions[0] as string;
-        if (actions.length !== 1) {
-          throw new InvalidInputError('Malformed request body', [
-            { path: '/', message: `name exactly one action, got ${actions.join(', ')}` },
-          ]);
-        }
+        const action = soleAction(request.body);
         if (action !== 'os-extend') {
           throw new InvalidInputError(`There is no such action: ${action}`, [
             { path: `/${action}`, message: 'Stratus supports os-extend on volumes' },
@@ -608,23 +569,11 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
     // --- snapshots ---
 
     async function listSnapshots(request: FastifyRequest, query: ListQuery): Promise<Snapshot[]> {
-      const ctx = request.ctx;
-      const all: Snapshot[] = [];
-      for (let marker: string | undefined; ; ) {
-        const chunk = await deps.volumes.listSnapshots(ctx, {
-          limit: MAX_LIMIT,
-          ...(marker ? { marker } : {}),
-        });
-        all.push(...chunk);
-        if (chunk.length < MAX_LIMIT) break;
-        marker = chunk[chunk.length - 1]?.id;
-      }
-      const allTenants = ctx.isAdmin && truthy(query.all_tenants);
+      const all = await fetchAllPages((page) => deps.volumes.listSnapshots(request.ctx, page), MAX_LIMIT);
+      const listed = listedProjects(request.ctx, query.all_tenants, query.project_id);
       return all.filter(
         (s) =>
-          (allTenants
-            ? query.project_id === undefined || s.projectId === query.project_id
-            : s.projectId === ctx.projectId) &&
+          listed(s.projectId) &&
           (query.name === undefined || s.name === query.name) &&
           (query.status === undefined || s.status === query.status) &&
           (query.volume_id === undefined || s.volumeId === query.volume_id),
@@ -714,25 +663,18 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
           response: { 200: Type.Object({ services: Type.Array(ServiceBody) }) },
         },
       },
-      async (request) => {
-        if (!request.ctx.isAdmin) {
-          throw new ForbiddenError("Policy doesn't allow volume_extension:services:index to be performed.");
-        }
-        const records = await deps.registry.list({ topic: deps.config.volumeTopic, includeDisabled: true });
-        return {
-          services: records
-            .filter(
-              (s) =>
-                (request.query.host === undefined || s.host === request.query.host) &&
-                (request.query.binary === undefined || s.binary === request.query.binary),
-            )
-            .map(serviceView),
-        };
-      },
+      async (request) =>
+        servicesOfTopic(
+          deps,
+          request.ctx,
+          deps.config.volumeTopic,
+          request.query,
+          'volume_extension:services:index',
+        ),
     );
 
     async function usage(ctx: RequestContext, projectId: string) {
-      const scoped = projectContext(ctx, projectId);
+      const scoped = projectScopedContext(ctx, projectId);
       const volumes = await listAllVolumes(scoped);
       const snapshots = await deps.volumes.listSnapshots(scoped, { limit: MAX_LIMIT });
       return {
@@ -740,17 +682,6 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
         gigabytes: volumes.reduce((sum, v) => sum + v.sizeGiB, 0),
         snapshots: snapshots.length,
       };
-    }
-
-    async function listAllVolumes(ctx: RequestContext): Promise<Volume[]> {
-      const all: Volume[] = [];
-      for (let marker: string | undefined; ; ) {
-        const chunk = await deps.volumes.list(ctx, { limit: MAX_LIMIT, ...(marker ? { marker } : {}) });
-        all.push(...chunk);
-        if (chunk.length < MAX_LIMIT) break;
-        marker = chunk[chunk.length - 1]?.id;
-      }
-      return all;
     }
 
     app.get(
@@ -823,19 +754,5 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
       { schema: { params: QuotaParams, response: { 200: QuotaSet } } },
       async (request) => ({ quota_set: { id: request.params.target_id, ...quotaLimits() } }),
     );
-  };
-}
-
-/** A registry record in the shape of Cinder's and Nova's `os-services`. */
-export function serviceView(record: ServiceRecord) {
-  return {
-    id: record.id,
-    binary: record.binary,
-    host: record.host,
-    zone: record.availabilityZone,
-    status: record.disabled ? ('disabled' as const) : ('enabled' as const),
-    state: record.up ? ('up' as const) : ('down' as const),
-    updated_at: cinderTime(record.updatedAt),
-    disabled_reason: record.disabledReason,
   };
 }

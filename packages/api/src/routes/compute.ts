@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
-  ForbiddenError,
   InvalidInputError,
   NotFoundError,
   QuotaExceededError,
-  RequestContext,
+  type RequestContext,
   schemaIssues,
 } from '@stratus/core';
 import type { Instance, VolumeAttachment } from '@stratus/manager-compute/client';
@@ -15,8 +14,23 @@ import { authenticate } from '../auth.js';
 import type { FlavorEntry, ImageEntry } from '../config.js';
 import { type ApiDeps, baseUrl } from '../deps.js';
 import { sendFault } from '../faults.js';
-import { serviceView } from './block-storage.js';
-import { cinderTime, Link, Loose, Nullable, novaTime, paginate, truthy } from './common.js';
+import {
+  cinderTime,
+  fetchAllPages,
+  Link,
+  Loose,
+  listedProjects,
+  Nullable,
+  nextPageLinks,
+  novaTime,
+  paginate,
+  projectScopedContext,
+  resourceLinks,
+  servicesOfTopic,
+  soleAction,
+  summaryView,
+  VersionBody,
+} from './common.js';
 
 /** The Compute microversion range served: the base 2.1 only. */
 export const COMPUTE_MIN_VERSION = '2.1';
@@ -195,15 +209,6 @@ export const FlavorBody = Loose({
 });
 const FlavorSummary = Type.Object({ id: Type.String(), name: Type.String(), links: Type.Array(Link) });
 
-const VersionBody = Loose({
-  id: Type.String(),
-  status: Type.String(),
-  version: Type.String(),
-  min_version: Type.String(),
-  updated: Type.String(),
-  links: Type.Array(Link),
-});
-
 /** Nova's numeric power states. */
 const POWER: Record<Instance['powerState'], number> = {
   nostate: 0,
@@ -267,10 +272,7 @@ function flavorView(flavor: FlavorEntry, root: string, bookmark: string) {
     'OS-FLV-DISABLED:disabled': false,
     'os-flavor-access:is_public': true,
     rxtx_factor: 1.0,
-    links: [
-      { href: `${root}/flavors/${flavor.id}`, rel: 'self' },
-      { href: `${bookmark}/flavors/${flavor.id}`, rel: 'bookmark' },
-    ],
+    links: resourceLinks(root, bookmark, 'flavors', flavor.id),
   };
 }
 
@@ -340,10 +342,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
         config_drive: '',
         progress: 0,
         security_groups: [{ name: 'default' }],
-        links: [
-          { href: `${rootUrl}/servers/${instance.id}`, rel: 'self' },
-          { href: `${bookmark}/servers/${instance.id}`, rel: 'bookmark' },
-        ],
+        links: resourceLinks(rootUrl, bookmark, 'servers', instance.id),
         'OS-DCF:diskConfig': 'MANUAL',
         'OS-EXT-AZ:availability_zone': 'nova',
         'OS-EXT-STS:vm_state': instance.vmState,
@@ -367,27 +366,15 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
       };
     }
 
-    async function listAll(ctx: RequestContext): Promise<Instance[]> {
-      const all: Instance[] = [];
-      for (let marker: string | undefined; ; ) {
-        const chunk = await deps.compute.list(ctx, { limit: MAX_LIMIT, ...(marker ? { marker } : {}) });
-        all.push(...chunk);
-        if (chunk.length < MAX_LIMIT) break;
-        marker = chunk[chunk.length - 1]?.id;
-      }
-      return all;
-    }
-
     /** The servers the caller may list (its project's; all for an admin with `all_tenants`), filtered. */
     async function listServers(request: FastifyRequest, query: ListQuery) {
       const ctx = request.ctx;
-      const allTenants = ctx.isAdmin && truthy(query.all_tenants);
-      const project = query.project_id ?? query.tenant_id;
+      const listed = listedProjects(ctx, query.all_tenants, query.project_id ?? query.tenant_id);
       const flavorName =
         query.flavor === undefined ? undefined : deps.config.flavors.find((f) => f.id === query.flavor)?.name;
-      const items = (await listAll(ctx)).filter(
+      const items = (await allInstances(deps, ctx)).filter(
         (i) =>
-          (allTenants ? project === undefined || i.projectId === project : i.projectId === ctx.projectId) &&
+          listed(i.projectId) &&
           (query.name === undefined || i.name.includes(query.name)) &&
           (query.status === undefined || serverStatus(i) === query.status.toUpperCase()) &&
           (query.host === undefined || (ctx.isAdmin && i.host === query.host)) &&
@@ -411,20 +398,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
       path: string,
       query: ListQuery,
       next: string | undefined,
-    ) =>
-      next === undefined
-        ? {}
-        : {
-            servers_links: [
-              {
-                rel: 'next',
-                href: `${urls(request).root}/${path}?${new URLSearchParams({
-                  ...(query.limit !== undefined ? { limit: String(query.limit) } : {}),
-                  marker: next,
-                })}`,
-              },
-            ],
-          };
+    ) => nextPageLinks('servers', `${urls(request).root}/${path}`, query.limit, next);
     app.get(
       '/',
       { config: { public: true }, schema: { response: { 200: Type.Object({ version: VersionBody }) } } },
@@ -456,10 +430,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
       async (request) => {
         const { root: rootUrl, bookmark } = urls(request);
         return {
-          flavors: deps.config.flavors.map((f) => {
-            const view = flavorView(f, rootUrl, bookmark);
-            return { id: view.id, name: view.name, links: view.links };
-          }),
+          flavors: deps.config.flavors.map((f) => summaryView(f, rootUrl, bookmark, 'flavors')),
         };
       },
     );
@@ -536,10 +507,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
         return {
           server: {
             id: instance.id,
-            links: [
-              { href: `${rootUrl}/servers/${instance.id}`, rel: 'self' },
-              { href: `${bookmark}/servers/${instance.id}`, rel: 'bookmark' },
-            ],
+            links: resourceLinks(rootUrl, bookmark, 'servers', instance.id),
             'OS-DCF:diskConfig': 'MANUAL',
             security_groups: [{ name: 'default' }],
           },
@@ -556,14 +524,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
         const { page, next } = await listServers(request, request.query);
         const { root: rootUrl, bookmark } = urls(request);
         return {
-          servers: page.map((i) => ({
-            id: i.id,
-            name: i.name,
-            links: [
-              { href: `${rootUrl}/servers/${i.id}`, rel: 'self' },
-              { href: `${bookmark}/servers/${i.id}`, rel: 'bookmark' },
-            ],
-          })),
+          servers: page.map((i) => summaryView(i, rootUrl, bookmark, 'servers')),
           ...serversLinks(request, 'servers', request.query, next),
         };
       },
@@ -603,13 +564,7 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/servers/:server_id/action',
       { schema: { params: ServerParams, body: ServerAction } },
       async (request, reply) => {
-        const names = Object.keys(request.body);
-        if (names.length !== 1) {
-          throw new InvalidInputError('Malformed request body', [
-            { path: '/', message: `name exactly one action, got ${names.join(', ')}` },
-          ]);
-        }
-        const action = names[0] as string;
+        const action = soleAction(request.body);
         const args = request.body[action];
         const ctx = request.ctx;
         const id = request.params.server_id;
@@ -787,21 +742,14 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
           },
         },
       },
-      async (request) => {
-        if (!request.ctx.isAdmin) {
-          throw new ForbiddenError("Policy doesn't allow os_compute_api:os-services:list to be performed.");
-        }
-        const records = await deps.registry.list({ topic: deps.config.computeTopic, includeDisabled: true });
-        return {
-          services: records
-            .filter(
-              (s) =>
-                (request.query.host === undefined || s.host === request.query.host) &&
-                (request.query.binary === undefined || s.binary === request.query.binary),
-            )
-            .map(serviceView),
-        };
-      },
+      async (request) =>
+        servicesOfTopic(
+          deps,
+          request.ctx,
+          deps.config.computeTopic,
+          request.query,
+          'os_compute_api:os-services:list',
+        ),
     );
 
     app.get(
@@ -820,7 +768,8 @@ export function computeRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (request) => {
         const projectId = request.ctx.projectId;
-        const used = projectId === null ? [] : await listAll(projectOnly(request.ctx, projectId));
+        const used =
+          projectId === null ? [] : await allInstances(deps, projectScopedContext(request.ctx, projectId));
         const { quotas } = deps.config;
         return {
           limits: {
@@ -875,14 +824,9 @@ export function nextDevice(used: ReadonlySet<string>): string {
   ]);
 }
 
-function projectOnly(ctx: RequestContext, projectId: string): RequestContext {
-  return new RequestContext({
-    requestId: ctx.requestId,
-    userId: ctx.userId,
-    projectId,
-    roles: [],
-    isAdmin: false,
-  });
+/** Every instance `ctx` sees, through all the pages of the listing. */
+function allInstances(deps: ApiDeps, ctx: RequestContext): Promise<Instance[]> {
+  return fetchAllPages((page) => deps.compute.list(ctx, page), MAX_LIMIT);
 }
 
 /** Resolve `flavorRef` and `imageRef` and refuse what Stratus cannot honour, as Nova answers: 400. */
@@ -935,14 +879,7 @@ function checkCreate(deps: ApiDeps, body: ServerCreate): { flavor: FlavorEntry; 
  */
 async function checkInstanceQuota(deps: ApiDeps, ctx: RequestContext, flavor: FlavorEntry): Promise<void> {
   if (ctx.projectId === null) return;
-  const scoped = projectOnly(ctx, ctx.projectId);
-  const used: Instance[] = [];
-  for (let marker: string | undefined; ; ) {
-    const chunk = await deps.compute.list(scoped, { limit: MAX_LIMIT, ...(marker ? { marker } : {}) });
-    used.push(...chunk);
-    if (chunk.length < MAX_LIMIT) break;
-    marker = chunk[chunk.length - 1]?.id;
-  }
+  const used = await allInstances(deps, projectScopedContext(ctx, ctx.projectId));
   const { quotas } = deps.config;
   const checks: [string, number, number, number][] = [
     ['instances', used.length, 1, quotas.instances],

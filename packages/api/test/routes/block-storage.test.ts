@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
-import { AllInOne, USERS, waitFor } from '../support/all-in-one.js';
+import { type AllInOne, startSignedIn, USERS, waitFor } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 describe('Block Storage v3', () => {
@@ -11,11 +11,7 @@ describe('Block Storage v3', () => {
   let admin: Session;
 
   before(async () => {
-    aio = await AllInOne.start();
-    app = await aio.testApp({ quotas: { volumes: 20, gigabytes: 50 } });
-    alice = await login(app, USERS.alice);
-    bob = await login(app, USERS.bob);
-    admin = await login(app, USERS.admin);
+    ({ aio, app, alice, bob, admin } = await startSignedIn({ quotas: { volumes: 20, gigabytes: 50 } }));
   });
   after(async () => aio?.stop());
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import { CIRROS_IMAGE_ID } from '../../src/index.js';
-import { AllInOne, USERS, waitFor } from '../support/all-in-one.js';
+import { type AllInOne, startSignedIn, USERS, waitFor } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 interface ServerView {
@@ -20,11 +20,7 @@ describe('Compute v2.1', () => {
   let admin: Session;
 
   before(async () => {
-    aio = await AllInOne.start();
-    app = await aio.testApp({ quotas: { instances: 30, cores: 40 } });
-    alice = await login(app, USERS.alice);
-    bob = await login(app, USERS.bob);
-    admin = await login(app, USERS.admin);
+    ({ aio, app, alice, bob, admin } = await startSignedIn({ quotas: { instances: 30, cores: 40 } }));
   });
   after(async () => aio?.stop());
 

@@ -17,6 +17,7 @@ import computePlugin from '@stratus/manager-compute';
 import volumePlugin from '@stratus/manager-volume';
 import type { FastifyInstance } from 'fastify';
 import apiPlugin, { type ApiManager, buildApp, hashPassword } from '../../src/index.js';
+import { login, type Session } from './client.js';
 
 /** A user the harness creates (through the API's config bootstrap). */
 export interface TestUser {
@@ -177,6 +178,33 @@ export class AllInOne {
     for (const transport of this.transports) await transport.close().catch(() => undefined);
     await this.store?.close();
     rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** A deployment with a route-test app and the three USERS logged in to it. */
+export interface SignedIn {
+  readonly aio: AllInOne;
+  readonly app: FastifyInstance;
+  readonly alice: Session;
+  readonly bob: Session;
+  readonly admin: Session;
+}
+
+/**
+ * Starts an AllInOne, opens its `testApp(config)` and logs alice, bob and admin in to it. The
+ * deployment is stopped again when a step fails (the caller has nothing to stop then).
+ */
+export async function startSignedIn(config: Record<string, unknown> = {}): Promise<SignedIn> {
+  const aio = await AllInOne.start();
+  try {
+    const app = await aio.testApp(config);
+    const alice = await login(app, USERS.alice);
+    const bob = await login(app, USERS.bob);
+    const admin = await login(app, USERS.admin);
+    return { aio, app, alice, bob, admin };
+  } catch (error) {
+    await aio.stop();
+    throw error;
   }
 }
 

@@ -1,8 +1,9 @@
 import { NotFoundError } from '@stratus/core';
 import type { Command } from 'commander';
-import { ApiClient } from '../api-client.js';
-import type { CliContext } from '../context.js';
+import { ApiClient, type ServiceType } from '../api-client.js';
+import { type CliContext, type JsonFlag, withJson } from '../context.js';
 import { CliError, ExitCode, usageError } from '../exit.js';
+import { emit } from '../output.js';
 import { type ConnectionFlags, resolveConnection } from '../profile.js';
 import { type Phase, type WaitResult, waitFor } from '../wait.js';
 
@@ -89,6 +90,18 @@ export function positiveInt(text: string | undefined, option: string): number {
   return value;
 }
 
+/** How `--wait` follows one resource through one operation. */
+export interface WaitSpec<T> {
+  readonly label: string;
+  readonly poll: () => Promise<T | undefined>;
+  readonly phase: (r: T | undefined) => Phase;
+  readonly describe: (r: T | undefined) => string;
+  readonly reason?: ((r: T | undefined) => string | null | undefined) | undefined;
+}
+
+/** What `--wait` knows of a kind of resource whatever the operation: all of a WaitSpec but its phase. */
+export type ResourceWatch<T> = Omit<WaitSpec<T>, 'phase'>;
+
 /**
  * Wait (when asked) and turn the result into an exit: an error state is exit 1 with the reason.
  * Returns the final resource (undefined when it is gone).
@@ -96,13 +109,7 @@ export function positiveInt(text: string | undefined, option: string): number {
 export async function waitIfAsked<T>(
   ctx: CliContext,
   flags: WaitFlags,
-  options: {
-    label: string;
-    poll: () => Promise<T | undefined>;
-    phase: (r: T | undefined) => Phase;
-    describe: (r: T | undefined) => string;
-    reason?: (r: T | undefined) => string | null | undefined;
-  },
+  options: WaitSpec<T>,
 ): Promise<T | undefined> {
   const result: WaitResult<T> = await waitFor({
     stream: ctx.io.stderr,
@@ -124,6 +131,129 @@ export async function waitIfAsked<T>(
     );
   }
   return result.resource;
+}
+
+/** Phase of a resource with a plain status: `transient` statuses keep waiting, `ok` ones succeed, the rest fail. */
+export function statusPhase(transient: readonly string[], ok: readonly string[]) {
+  return (r: { status: string } | undefined): Phase => {
+    if (!r) return 'error';
+    if (transient.includes(r.status)) return 'pending';
+    return ok.includes(r.status) ? 'done' : 'error';
+  };
+}
+
+/** Phase of a deletion: gone (or `deleted`) succeeds, `transient` statuses keep waiting, the rest fail. */
+export function deletionPhase(transient: readonly string[]) {
+  return (r: { status: string } | undefined): Phase =>
+    !r || r.status === 'deleted' ? 'done' : transient.includes(r.status) ? 'pending' : 'error';
+}
+
+/** Where a kind of resource lives: `GET /{collection}/{id}` answers `{ [kind]: ... }`. */
+export interface ResourcePath {
+  readonly service: ServiceType;
+  readonly collection: string;
+  readonly kind: string;
+}
+
+/** The resource `ref` names: fetched directly by id, or the one of that name in the detailed list. */
+export async function findByRef<T extends { id: string; name?: string | null }>(
+  client: ApiClient,
+  { service, collection, kind }: ResourcePath,
+  ref: string,
+): Promise<T> {
+  if (looksLikeId(ref)) {
+    const { body } = await client.request<Record<string, T>>(
+      service,
+      'GET',
+      `/${collection}/${encodeURIComponent(ref)}`,
+    );
+    return body[kind] as T;
+  }
+  const { body } = await client.request<Record<string, T[]>>(service, 'GET', `/${collection}/detail`);
+  return pickOne(body[collection] as T[], ref, kind);
+}
+
+/** `show <kind>`: one resource, by id or name, as a record (or JSON). */
+export function addShowCommand<T extends { id: string; name?: string | null }>(
+  group: Command,
+  ctx: CliContext,
+  path: ResourcePath,
+  record: (item: T) => string,
+): void {
+  withJson(group.command('show'))
+    .description(`show one ${path.kind}`)
+    .argument(`<${path.kind}>`, 'id or name')
+    .action(async (ref: string, flags: JsonFlag, command: Command) => {
+      const item = await findByRef<T>(await connect(ctx, command), path, ref);
+      emit(ctx.io, Boolean(flags.json), item, () => record(item));
+    });
+}
+
+/** `list` of the project's resources (`--all-projects`, `--status`) from `GET /{collection}/detail`. */
+export function addListCommand<T>(
+  group: Command,
+  ctx: CliContext,
+  options: {
+    readonly path: ResourcePath;
+    readonly description: string;
+    readonly statusHelp: string;
+    /** The status as the API spells it. */
+    readonly status?: (text: string) => string;
+    readonly table: (items: readonly T[]) => string;
+  },
+): void {
+  const { service, collection } = options.path;
+  withJson(group.command('list'))
+    .description(options.description)
+    .option('--all-projects', 'every project (admin)')
+    .option('--status <status>', options.statusHelp)
+    .action(async (flags: JsonFlag & { allProjects?: boolean; status?: string }, command: Command) => {
+      const client = await connect(ctx, command);
+      const status =
+        flags.status === undefined || !options.status ? flags.status : options.status(flags.status);
+      const { body } = await client.request<Record<string, T[]>>(service, 'GET', `/${collection}/detail`, {
+        query: { all_tenants: flags.allProjects ? 1 : undefined, status },
+      });
+      const items = body[collection] as T[];
+      emit(ctx.io, Boolean(flags.json), items, () => options.table(items));
+    });
+}
+
+/**
+ * `delete <kind...>`: each resource is looked up and deleted and, with `--wait`, followed until it
+ * is gone; one line per resource names its id. A failure does not stop the others.
+ */
+export function addDeleteCommand<T extends { id: string; name?: string | null }>(
+  group: Command,
+  ctx: CliContext,
+  resource: {
+    readonly path: ResourcePath;
+    readonly description: string;
+    readonly watch: (client: ApiClient, item: T) => ResourceWatch<T>;
+    /** When the deletion is over (done), still going (pending) or failed (error). */
+    readonly phase: WaitSpec<T>['phase'];
+  },
+): void {
+  const { service, collection, kind } = resource.path;
+  withWait(group.command('delete'))
+    .description(resource.description)
+    .argument(`<${kind}...>`, 'ids or names')
+    .action(async (refs: string[], flags: WaitFlags, command: Command) => {
+      const client = await connect(ctx, command);
+      await forEachRef(ctx, refs, async (ref) => {
+        const item = await findByRef<T>(client, resource.path, ref);
+        await client.request(service, 'DELETE', `/${collection}/${item.id}`);
+        if (flags.wait) {
+          const watch = resource.watch(client, item);
+          await waitIfAsked(ctx, flags, {
+            ...watch,
+            phase: resource.phase,
+            describe: (r) => (r ? watch.describe(r) : 'deleted'),
+          });
+        }
+        ctx.io.stdout.write(`${flags.wait ? 'deleted' : 'deleting'} ${kind} ${item.id}\n`);
+      });
+    });
 }
 
 /** `undefined` when the API answers 404 (a deleted resource), the value otherwise. */

@@ -1,22 +1,27 @@
 import type { Command } from 'commander';
 import type { ApiClient } from '../api-client.js';
 import { type CliContext, withJson } from '../context.js';
-import { usageError } from '../exit.js';
 import { emit, renderRecord, renderTable } from '../output.js';
 import type { Phase } from '../wait.js';
 import {
+  addDeleteCommand,
+  addListCommand,
+  addShowCommand,
   connect,
-  forEachRef,
+  findByRef,
   looksLikeId,
   pickOne,
   positiveInt,
+  type ResourcePath,
+  type ResourceWatch,
+  statusPhase,
   unlessGone,
   type WaitFlags,
   waitIfAsked,
   withConnection,
   withWait,
 } from './common.js';
-import { getVolume, type VolumeBody } from './volume.js';
+import { getVolume, waitVolume } from './volume.js';
 
 /** A server as Compute v2.1 returns it (the fields the CLI uses). */
 export interface ServerBody {
@@ -62,14 +67,10 @@ const POWER_STATES: Record<number, string> = {
   7: 'Suspended',
 };
 
-async function getServer(client: ApiClient, ref: string): Promise<ServerBody> {
-  if (looksLikeId(ref)) {
-    return (
-      await client.request<{ server: ServerBody }>('compute', 'GET', `/servers/${encodeURIComponent(ref)}`)
-    ).body.server;
-  }
-  const { body } = await client.request<{ servers: ServerBody[] }>('compute', 'GET', '/servers/detail');
-  return pickOne(body.servers, ref, 'server');
+const SERVERS: ResourcePath = { service: 'compute', collection: 'servers', kind: 'server' };
+
+function getServer(client: ApiClient, ref: string): Promise<ServerBody> {
+  return findByRef(client, SERVERS, ref);
 }
 
 const taskState = (s: ServerBody) => s['OS-EXT-STS:task_state'] ?? null;
@@ -124,8 +125,15 @@ function serverPhase(expected: readonly string[] | undefined) {
   };
 }
 
-const describeServer = (s: ServerBody | undefined) =>
-  s ? `${s.status.toLowerCase()}${taskState(s) ? ` (${taskState(s)})` : ''}` : 'gone';
+/** `--wait` on a server: its status and task, and the fault it ended with. */
+function watchServer(client: ApiClient, server: ServerBody): ResourceWatch<ServerBody> {
+  return {
+    label: `server ${server.name}`,
+    poll: () => unlessGone(() => getServer(client, server.id)),
+    describe: (s) => (s ? `${s.status.toLowerCase()}${taskState(s) ? ` (${taskState(s)})` : ''}` : 'gone'),
+    reason: (s) => s?.fault?.message,
+  };
+}
 
 async function waitServer(
   ctx: CliContext,
@@ -134,13 +142,7 @@ async function waitServer(
   server: ServerBody,
   expected?: readonly string[],
 ) {
-  return waitIfAsked(ctx, flags, {
-    label: `server ${server.name}`,
-    poll: () => unlessGone(() => getServer(client, server.id)),
-    phase: serverPhase(expected),
-    describe: describeServer,
-    reason: (s) => s?.fault?.message,
-  });
+  return waitIfAsked(ctx, flags, { ...watchServer(client, server), phase: serverPhase(expected) });
 }
 
 /** Simple actions: CLI name, request body, the status the server ends in, help text. */
@@ -194,47 +196,22 @@ export function registerServer(program: Command, ctx: CliContext): void {
       emit(ctx.io, Boolean(flags.json), server, () => serverRecord(server as ServerBody));
     });
 
-  withJson(group.command('list'))
-    .description('list servers of the project (all projects with --all-projects, admin only)')
-    .option('--all-projects', 'every project (admin)')
-    .option('--status <status>', 'only servers in this status (ACTIVE, SHUTOFF, ERROR, ...)')
-    .action(async (flags: { json?: boolean; allProjects?: boolean; status?: string }, command: Command) => {
-      const client = await connect(ctx, command);
-      const { body } = await client.request<{ servers: ServerBody[] }>('compute', 'GET', '/servers/detail', {
-        query: { all_tenants: flags.allProjects ? 1 : undefined, status: flags.status?.toUpperCase() },
-      });
-      emit(ctx.io, Boolean(flags.json), body.servers, () => serverTable(body.servers));
-    });
+  addListCommand(group, ctx, {
+    path: SERVERS,
+    description: 'list servers of the project (all projects with --all-projects, admin only)',
+    statusHelp: 'only servers in this status (ACTIVE, SHUTOFF, ERROR, ...)',
+    status: (text) => text.toUpperCase(),
+    table: serverTable,
+  });
 
-  withJson(group.command('show'))
-    .description('show one server')
-    .argument('<server>', 'id or name')
-    .action(async (ref: string, flags: { json?: boolean }, command: Command) => {
-      const server = await getServer(await connect(ctx, command), ref);
-      emit(ctx.io, Boolean(flags.json), server, () => serverRecord(server));
-    });
+  addShowCommand(group, ctx, SERVERS, serverRecord);
 
-  withWait(group.command('delete'))
-    .description('delete servers (their volumes are detached first)')
-    .argument('<server...>', 'ids or names')
-    .action(async (refs: string[], flags: WaitFlags, command: Command) => {
-      const client = await connect(ctx, command);
-      await forEachRef(ctx, refs, async (ref) => {
-        const server = await getServer(client, ref);
-        await client.request('compute', 'DELETE', `/servers/${server.id}`);
-        if (flags.wait) {
-          await waitIfAsked(ctx, flags, {
-            label: `server ${server.name}`,
-            poll: () => unlessGone(() => getServer(client, server.id)),
-            phase: (s) =>
-              !s || s.status === 'DELETED' ? 'done' : s.status === 'ERROR' ? 'error' : 'pending',
-            describe: (s) => (s ? describeServer(s) : 'deleted'),
-            reason: (s) => s?.fault?.message,
-          });
-        }
-        ctx.io.stdout.write(`${flags.wait ? 'deleted' : 'deleting'} server ${server.id}\n`);
-      });
-    });
+  addDeleteCommand(group, ctx, {
+    path: SERVERS,
+    description: 'delete servers (their volumes are detached first)',
+    watch: watchServer,
+    phase: (s) => (!s || s.status === 'DELETED' ? 'done' : s.status === 'ERROR' ? 'error' : 'pending'),
+  });
 
   withJson(withWait(group.command('reboot')))
     .description('reboot (soft: ask the guest; --hard: reset)')
@@ -319,7 +296,7 @@ export function registerServer(program: Command, ctx: CliContext): void {
         );
         let result: unknown = body.volumeAttachment;
         if (flags.wait) {
-          result = await waitVolume(ctx, client, flags, volume, ['attaching'], ['in-use']);
+          result = await waitVolume(ctx, client, flags, volume, statusPhase(['attaching'], ['in-use']));
         }
         emit(
           ctx.io,
@@ -341,7 +318,9 @@ export function registerServer(program: Command, ctx: CliContext): void {
       const volume = await getVolume(client, volumeRef);
       await client.request('compute', 'DELETE', `/servers/${server.id}/os-volume_attachments/${volume.id}`);
       let result: unknown = { serverId: server.id, volumeId: volume.id };
-      if (flags.wait) result = await waitVolume(ctx, client, flags, volume, ['detaching'], ['available']);
+      if (flags.wait) {
+        result = await waitVolume(ctx, client, flags, volume, statusPhase(['detaching'], ['available']));
+      }
       emit(
         ctx.io,
         Boolean(flags.json),
@@ -416,23 +395,4 @@ async function runAction(
   let after: ServerBody | undefined = await getServer(client, server.id);
   if (flags.wait) after = await waitServer(ctx, client, flags, after, expected);
   emit(ctx.io, Boolean(flags.json), after, () => serverRecord(after as ServerBody));
-}
-
-async function waitVolume(
-  ctx: CliContext,
-  client: ApiClient,
-  flags: WaitFlags,
-  volume: VolumeBody,
-  transient: readonly string[],
-  ok: readonly string[],
-): Promise<VolumeBody | undefined> {
-  if (!transient.length) throw usageError('nothing to wait for');
-  return waitIfAsked(ctx, flags, {
-    label: `volume ${volume.name ?? volume.id}`,
-    poll: () => unlessGone(() => getVolume(client, volume.id)),
-    phase: (v) =>
-      !v ? 'error' : transient.includes(v.status) ? 'pending' : ok.includes(v.status) ? 'done' : 'error',
-    describe: (v) => v?.status ?? 'gone',
-    reason: (v) => v?.error_reason,
-  });
 }

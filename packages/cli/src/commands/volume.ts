@@ -2,15 +2,20 @@ import type { Command } from 'commander';
 import type { ApiClient } from '../api-client.js';
 import { type CliContext, withJson } from '../context.js';
 import { emit, renderRecord, renderTable } from '../output.js';
-import type { Phase } from '../wait.js';
 import {
+  addDeleteCommand,
+  addListCommand,
+  addShowCommand,
   connect,
-  forEachRef,
-  looksLikeId,
-  pickOne,
+  deletionPhase,
+  findByRef,
   positiveInt,
+  type ResourcePath,
+  type ResourceWatch,
+  statusPhase,
   unlessGone,
   type WaitFlags,
+  type WaitSpec,
   waitIfAsked,
   withConnection,
   withWait,
@@ -43,28 +48,45 @@ export interface SnapshotBody {
   readonly created_at?: string;
 }
 
-export async function getVolume(client: ApiClient, ref: string): Promise<VolumeBody> {
-  if (looksLikeId(ref)) {
-    return (
-      await client.request<{ volume: VolumeBody }>('volume', 'GET', `/volumes/${encodeURIComponent(ref)}`)
-    ).body.volume;
-  }
-  const { body } = await client.request<{ volumes: VolumeBody[] }>('volume', 'GET', '/volumes/detail');
-  return pickOne(body.volumes, ref, 'volume');
+const VOLUMES: ResourcePath = { service: 'volume', collection: 'volumes', kind: 'volume' };
+
+export function getVolume(client: ApiClient, ref: string): Promise<VolumeBody> {
+  return findByRef(client, VOLUMES, ref);
 }
 
-async function getSnapshot(client: ApiClient, ref: string): Promise<SnapshotBody> {
-  if (looksLikeId(ref)) {
-    return (
-      await client.request<{ snapshot: SnapshotBody }>(
-        'volume',
-        'GET',
-        `/snapshots/${encodeURIComponent(ref)}`,
-      )
-    ).body.snapshot;
-  }
-  const { body } = await client.request<{ snapshots: SnapshotBody[] }>('volume', 'GET', '/snapshots/detail');
-  return pickOne(body.snapshots, ref, 'snapshot');
+const SNAPSHOTS: ResourcePath = { service: 'volume', collection: 'snapshots', kind: 'snapshot' };
+
+function getSnapshot(client: ApiClient, ref: string): Promise<SnapshotBody> {
+  return findByRef(client, SNAPSHOTS, ref);
+}
+
+/** `--wait` on a volume: its status, and why it went to error. */
+function watchVolume(client: ApiClient, volume: VolumeBody): ResourceWatch<VolumeBody> {
+  return {
+    label: `volume ${volume.name ?? volume.id}`,
+    poll: () => unlessGone(() => getVolume(client, volume.id)),
+    describe: (v) => v?.status ?? 'gone',
+    reason: (v) => v?.error_reason,
+  };
+}
+
+/** Waits for a volume operation to end in `phase`; the final volume (undefined when gone). */
+export function waitVolume(
+  ctx: CliContext,
+  client: ApiClient,
+  flags: WaitFlags,
+  volume: VolumeBody,
+  phase: WaitSpec<VolumeBody>['phase'],
+): Promise<VolumeBody | undefined> {
+  return waitIfAsked(ctx, flags, { ...watchVolume(client, volume), phase });
+}
+
+function watchSnapshot(client: ApiClient, snapshot: SnapshotBody): ResourceWatch<SnapshotBody> {
+  return {
+    label: `snapshot ${snapshot.name ?? snapshot.id}`,
+    poll: () => unlessGone(() => getSnapshot(client, snapshot.id)),
+    describe: (s) => s?.status ?? 'gone',
+  };
 }
 
 const attachedTo = (v: VolumeBody) =>
@@ -119,20 +141,6 @@ function snapshotRecord(s: SnapshotBody): string {
   ]);
 }
 
-/** Phase of a volume operation: `transient` statuses keep waiting, `ok` ones succeed, the rest fail. */
-function volumePhase(transient: readonly string[], ok: readonly string[]) {
-  return (v: { status: string } | undefined): Phase => {
-    if (!v) return 'error';
-    if (transient.includes(v.status)) return 'pending';
-    return ok.includes(v.status) ? 'done' : 'error';
-  };
-}
-
-const gonePhase =
-  (transient: readonly string[]) =>
-  (v: { status: string } | undefined): Phase =>
-    !v || v.status === 'deleted' ? 'done' : transient.includes(v.status) ? 'pending' : 'error';
-
 /** `stratus volume ...`. */
 export function registerVolume(program: Command, ctx: CliContext): void {
   const group = withConnection(
@@ -168,57 +176,33 @@ export function registerVolume(program: Command, ctx: CliContext): void {
         });
         let volume: VolumeBody | undefined = body.volume;
         if (flags.wait) {
-          volume = await waitIfAsked(ctx, flags, {
-            label: `volume ${volume.name ?? volume.id}`,
-            poll: () => unlessGone(() => getVolume(client, body.volume.id)),
-            phase: volumePhase(['creating', 'downloading'], ['available']),
-            describe: (v) => v?.status ?? 'gone',
-            reason: (v) => v?.error_reason,
-          });
+          volume = await waitVolume(
+            ctx,
+            client,
+            flags,
+            body.volume,
+            statusPhase(['creating', 'downloading'], ['available']),
+          );
         }
         emit(ctx.io, Boolean(flags.json), volume, () => volumeRecord(volume as VolumeBody));
       },
     );
 
-  withJson(group.command('list'))
-    .description('list volumes of the project (all projects with --all-projects, admin only)')
-    .option('--all-projects', 'every project (admin)')
-    .option('--status <status>', 'only volumes in this status')
-    .action(async (flags: { json?: boolean; allProjects?: boolean; status?: string }, command: Command) => {
-      const client = await connect(ctx, command);
-      const { body } = await client.request<{ volumes: VolumeBody[] }>('volume', 'GET', '/volumes/detail', {
-        query: { all_tenants: flags.allProjects ? 1 : undefined, status: flags.status },
-      });
-      emit(ctx.io, Boolean(flags.json), body.volumes, () => volumeTable(body.volumes));
-    });
+  addListCommand(group, ctx, {
+    path: VOLUMES,
+    description: 'list volumes of the project (all projects with --all-projects, admin only)',
+    statusHelp: 'only volumes in this status',
+    table: volumeTable,
+  });
 
-  withJson(group.command('show'))
-    .description('show one volume')
-    .argument('<volume>', 'id or name')
-    .action(async (ref: string, flags: { json?: boolean }, command: Command) => {
-      const volume = await getVolume(await connect(ctx, command), ref);
-      emit(ctx.io, Boolean(flags.json), volume, () => volumeRecord(volume));
-    });
+  addShowCommand(group, ctx, VOLUMES, volumeRecord);
 
-  withWait(group.command('delete'))
-    .description('delete volumes (status deleting → gone); it must have no snapshots and not be attached')
-    .argument('<volume...>', 'ids or names')
-    .action(async (refs: string[], flags: WaitFlags, command: Command) => {
-      const client = await connect(ctx, command);
-      await forEachRef(ctx, refs, async (ref) => {
-        const volume = await getVolume(client, ref);
-        await client.request('volume', 'DELETE', `/volumes/${volume.id}`);
-        if (flags.wait) {
-          await waitIfAsked(ctx, flags, {
-            label: `volume ${volume.name ?? volume.id}`,
-            poll: () => unlessGone(() => getVolume(client, volume.id)),
-            phase: gonePhase(['deleting']),
-            describe: (v) => v?.status ?? 'deleted',
-          });
-        }
-        ctx.io.stdout.write(`${flags.wait ? 'deleted' : 'deleting'} volume ${volume.id}\n`);
-      });
-    });
+  addDeleteCommand(group, ctx, {
+    path: VOLUMES,
+    description: 'delete volumes (status deleting → gone); it must have no snapshots and not be attached',
+    watch: watchVolume,
+    phase: deletionPhase(['deleting']),
+  });
 
   withJson(withWait(group.command('extend')))
     .description('grow a volume (status extending → available)')
@@ -234,14 +218,12 @@ export function registerVolume(program: Command, ctx: CliContext): void {
       let volume: VolumeBody | undefined = await getVolume(client, current.id);
       if (flags.wait) {
         volume = await waitIfAsked(ctx, flags, {
-          label: `volume ${current.name ?? current.id}`,
-          poll: () => unlessGone(() => getVolume(client, current.id)),
+          ...watchVolume(client, current),
           phase: (v) =>
             v?.status === 'available' && v.size < size
               ? 'pending'
-              : volumePhase(['extending'], ['available', 'in-use'])(v),
+              : statusPhase(['extending'], ['available', 'in-use'])(v),
           describe: (v) => (v ? `${v.status}, ${v.size} GiB` : 'gone'),
-          reason: (v) => v?.error_reason,
         });
       }
       emit(ctx.io, Boolean(flags.json), volume, () => volumeRecord(volume as VolumeBody));
@@ -306,10 +288,8 @@ export function registerVolume(program: Command, ctx: CliContext): void {
         let snapshot: SnapshotBody | undefined = body.snapshot;
         if (flags.wait) {
           snapshot = await waitIfAsked(ctx, flags, {
-            label: `snapshot ${snapshot.name ?? snapshot.id}`,
-            poll: () => unlessGone(() => getSnapshot(client, body.snapshot.id)),
-            phase: volumePhase(['creating'], ['available']),
-            describe: (s) => s?.status ?? 'gone',
+            ...watchSnapshot(client, body.snapshot),
+            phase: statusPhase(['creating'], ['available']),
           });
         }
         emit(ctx.io, Boolean(flags.json), snapshot, () => snapshotRecord(snapshot as SnapshotBody));
@@ -335,31 +315,12 @@ export function registerVolume(program: Command, ctx: CliContext): void {
       emit(ctx.io, Boolean(flags.json), list, () => snapshotTable(list));
     });
 
-  withJson(snapshots.command('show'))
-    .description('show one snapshot')
-    .argument('<snapshot>', 'id or name')
-    .action(async (ref: string, flags: { json?: boolean }, command: Command) => {
-      const snapshot = await getSnapshot(await connect(ctx, command), ref);
-      emit(ctx.io, Boolean(flags.json), snapshot, () => snapshotRecord(snapshot));
-    });
+  addShowCommand(snapshots, ctx, SNAPSHOTS, snapshotRecord);
 
-  withWait(snapshots.command('delete'))
-    .description('delete snapshots')
-    .argument('<snapshot...>', 'ids or names')
-    .action(async (refs: string[], flags: WaitFlags, command: Command) => {
-      const client = await connect(ctx, command);
-      await forEachRef(ctx, refs, async (ref) => {
-        const snapshot = await getSnapshot(client, ref);
-        await client.request('volume', 'DELETE', `/snapshots/${snapshot.id}`);
-        if (flags.wait) {
-          await waitIfAsked(ctx, flags, {
-            label: `snapshot ${snapshot.name ?? snapshot.id}`,
-            poll: () => unlessGone(() => getSnapshot(client, snapshot.id)),
-            phase: gonePhase(['deleting']),
-            describe: (s) => s?.status ?? 'deleted',
-          });
-        }
-        ctx.io.stdout.write(`${flags.wait ? 'deleted' : 'deleting'} snapshot ${snapshot.id}\n`);
-      });
-    });
+  addDeleteCommand(snapshots, ctx, {
+    path: SNAPSHOTS,
+    description: 'delete snapshots',
+    watch: watchSnapshot,
+    phase: deletionPhase(['deleting']),
+  });
 }

@@ -147,6 +147,49 @@ describe('stratus up and the client commands (real binary)', function () {
     expect(twice.stderr).to.include('already exists');
   });
 
+  it('extends, snapshots and deletes with --wait, naming each deleted id', async () => {
+    const volume = await json<Volume>(['volume', 'create', '--size', '1', '--name', 'scratch', '--wait']);
+    const extended = await json<Volume>(['volume', 'extend', 'scratch', '--size', '2', '--wait']);
+    expect(extended).to.include({ id: volume.id, status: 'available', size: 2 });
+
+    const snapshot = await json<{ id: string; status: string; volume_id: string }>([
+      'volume',
+      'snapshot',
+      'create',
+      'scratch',
+      '--name',
+      'snap',
+      '--wait',
+    ]);
+    expect(snapshot).to.include({ status: 'available', volume_id: volume.id });
+    const listed = await cli(['volume', 'snapshot', 'list', '--volume', 'scratch']);
+    expect(listed.stdout).to.match(new RegExp(`^${snapshot.id}\\s+snap\\s+${volume.id}\\s+available`, 'm'));
+    const snapshotGone = await cli(['volume', 'snapshot', 'delete', 'snap', '--wait']);
+    expect(snapshotGone.stdout, snapshotGone.stderr).to.equal(`deleted snapshot ${snapshot.id}\n`);
+    const volumeGone = await cli(['volume', 'delete', volume.id, '--wait']);
+    expect(volumeGone.stdout, volumeGone.stderr).to.equal(`deleted volume ${volume.id}\n`);
+
+    const server = await json<{ id: string }>([
+      'server',
+      'create',
+      'scratch-vm',
+      '--flavor',
+      'm1.tiny',
+      '--image',
+      'cirros',
+      '--wait',
+    ]);
+    const serverGone = await cli(['server', 'delete', 'scratch-vm', 'no-such-server', '--wait']);
+    expect(serverGone.code).to.equal(3);
+    expect(serverGone.stdout).to.equal(`deleted server ${server.id}\n`);
+    expect(serverGone.stderr).to.match(
+      /^stratus: no-such-server: server no-such-server could not be found\n/,
+    );
+    const servers = await json<{ name: string }[]>(['server', 'list']);
+    expect(servers.map((s) => s.name)).to.deep.equal(['web']);
+    expect((await cli(['volume', 'show', volume.id])).code).to.equal(3);
+  });
+
   it('refuses a second stratus up on the same data directory', async () => {
     const second = await cli(['up', '--port', '0']);
     expect(second.code).to.equal(1);

@@ -1,1 +1,2 @@
 export * from './manager.js';
+export * from './resilience.js';

@@ -41,8 +41,12 @@ export function dialectOf(db: Kysely<AnyDatabase>): StoreDialect {
  * `INSERT` values, so every timestamp is stamped on the one clock all hosts share.
  */
 export function currentTimestamp(dialect: StoreDialect): RawBuilder<Date> {
-  return dialect === 'postgres' ? sql<Date>`CURRENT_TIMESTAMP` : sql<Date>`(${sql.raw(SQLITE_NOW)})`;
+  return dialect === 'postgres' ? POSTGRES_NOW_EXPR : SQLITE_NOW_EXPR;
 }
+
+// One instance per dialect (a RawBuilder is immutable), so statement caches can key on it.
+const POSTGRES_NOW_EXPR = sql<Date>`CURRENT_TIMESTAMP`;
+const SQLITE_NOW_EXPR = sql<Date>`(${sql.raw(SQLITE_NOW)})`;
 
 /** Reads a timestamp column back as a `Date` (PostgreSQL gives a Date, SQLite ISO text). */
 export function toDate(value: unknown): Date {

@@ -38,6 +38,7 @@ export {
   orderMigrationSets,
   tableExists,
 } from './migrations.js';
+export { PreparedQuery, type QueryRunner } from './prepared.js';
 export {
   type HeartbeatResult,
   type ListServicesFilter,

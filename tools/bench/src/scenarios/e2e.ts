@@ -17,6 +17,7 @@ import {
   RpcClient,
   Service,
   type Store,
+  StratusError,
   silentLogger,
 } from '@stratus/core';
 import { volume as fakeVolume } from '@stratus/driver-fake';
@@ -159,6 +160,23 @@ async function distributed(dir: string, tag: string): Promise<Deployment> {
   };
 }
 
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+/** An error as `CODE: message`, ids blanked so that one cause is counted once whatever volume it hit. */
+function failureReason(error: unknown): string {
+  const code = StratusError.is(error) ? error.code : error instanceof Error ? error.name : typeof error;
+  const message = error instanceof Error ? error.message : String(error);
+  return `${code}: ${message.replace(UUID, '<id>').slice(0, 300)}`;
+}
+
+/** The few most frequent distinct reasons with their counts, or '' when nothing failed. */
+function describeFailures(failures: ReadonlyMap<string, number>, shown = 3): string {
+  const sorted = [...failures].sort((a, b) => b[1] - a[1]);
+  const listed = sorted.slice(0, shown).map(([reason, n]) => `${n} × ${reason}`);
+  if (sorted.length > shown) listed.push(`${sorted.length - shown} other reason(s)`);
+  return listed.join('; ');
+}
+
 export async function runE2e(mode: Mode, rec: Recorder): Promise<string | undefined> {
   const base = path.join(RUN_DIR, `e2e-${process.pid}`);
   rmSync(base, { recursive: true, force: true });
@@ -171,8 +189,15 @@ export async function runE2e(mode: Mode, rec: Recorder): Promise<string | undefi
     for (let rep = 0; rep < mode.reps; rep++) {
       for (const concurrency of [1, 64]) {
         for (const d of deployments) {
-          const run = () => volumeCycle(d.api, ctx);
+          const failures = new Map<string, number>();
+          const run = () =>
+            volumeCycle(d.api, ctx).catch((error: unknown) => {
+              const reason = failureReason(error);
+              failures.set(reason, (failures.get(reason) ?? 0) + 1);
+              throw error;
+            });
           if (mode.warmupSeconds > 0) await closedLoop(concurrency, mode.warmupSeconds, run);
+          failures.clear();
           const m = await closedLoop(concurrency, mode.seconds, run);
           const key = `${d.name}:${concurrency}`;
           const point = `create+delete cycles, concurrency ${concurrency}`;
@@ -180,8 +205,13 @@ export async function runE2e(mode: Mode, rec: Recorder): Promise<string | undefi
           rec.add(`${key}:p50`, `${point}, cycle latency p50`, d.name, 'ms', m.p50);
           rec.add(`${key}:p99`, `${point}, cycle latency p99`, d.name, 'ms', m.p99);
           if (m.errors > 0) rec.add(`${key}:errors`, `${point}, failed cycles`, d.name, 'errors', m.errors);
+          const reasons = describeFailures(failures);
+          if (reasons)
+            rec.notes.push(
+              `${d.name} @${concurrency}, repetition ${rep + 1}: ${m.errors} failed cycles: ${reasons}.`,
+            );
           console.log(
-            `  ${d.name} @${concurrency}: ${m.rate.toFixed(0)} cycles/s p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms errors ${m.errors}`,
+            `  ${d.name} @${concurrency}: ${m.rate.toFixed(0)} cycles/s p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms errors ${m.errors}${reasons ? ` (${reasons})` : ''}`,
           );
         }
       }
