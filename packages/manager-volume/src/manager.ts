@@ -12,14 +12,15 @@ import {
   PreparedQuery,
   periodicTask,
   type RequestContext,
+  retryWhileStoreUnavailable,
   type SnapshotSpec,
   StratusError,
-  TimeoutError,
   transitionStatus,
   type VolumeDriver,
   type VolumeModelUpdate,
   type VolumeSpec,
   type VolumeStats,
+  withDriverTimeout,
   withStoreErrors,
 } from '@stratus/core';
 import type { Kysely } from 'kysely';
@@ -509,66 +510,22 @@ export class VolumeManager extends Manager<VolumeDriver> {
       );
   }
 
-  /**
-   * Run backend work bounded by `driverTimeout`: a hung backend must not keep the row in its
-   * transient state and hold a handler slot forever. The late work is not cancelled (drivers
-   * cannot be); its outcome is only logged, and the row stays in its error state.
-   */
-  async #bounded<T>(what: string, work: () => Promise<T>): Promise<T> {
-    const seconds = this.config.driverTimeout;
-    if (!seconds) return work();
-    const running = work();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        running.then(
-          () =>
-            this.logger.warn(`backend work on ${what} finished after its timeout; the row stays in error`),
-          (error: unknown) =>
-            this.logger.warn({ err: error }, `backend work on ${what} failed after its timeout`),
-        );
-        reject(
-          new TimeoutError(
-            `the volume backend did not finish ${what} within ${seconds} s (driverTimeout); check the backend, then delete or retry`,
-            { details: { driverTimeout: seconds } },
-          ),
-        );
-      }, seconds * 1000);
+  /** Backend work bounded by `driverTimeout`: a hung backend must not hold a row and a handler forever. */
+  #bounded<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return withDriverTimeout(work, {
+      seconds: this.config.driverTimeout,
+      what,
+      backend: 'volume backend',
+      logger: this.logger,
     });
-    try {
-      return await Promise.race([running, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**
-   * Run a cast handler again while the database is unreachable. Nobody waits for a cast and the
-   * transport acknowledges it once the handler returns, so failing would leave its row in a
-   * transient state until the next restart. The handlers are idempotent, so running one again
-   * after the outage is safe; holding the message unacknowledged meanwhile means a crash during
-   * the outage gives it back to the queue.
+   * Run a cast handler again while the database is unreachable: nobody waits for a cast and it is
+   * acknowledged once the handler returns, so failing would drop it. The handlers are idempotent.
    */
-  async #untilStored<T>(call: CallInfo, handler: () => Promise<T>): Promise<T> {
-    let delayMs = 250;
-    let failures = 0;
-    for (;;) {
-      try {
-        const result = await handler();
-        if (failures > 0) call.logger.info({ failures }, `${call.method} done once the database came back`);
-        return result;
-      } catch (error) {
-        if (!StratusError.is(error, 'STORE_UNAVAILABLE')) throw error;
-        if (failures++ === 0) {
-          call.logger.warn(
-            { err: error },
-            `${call.method} cannot reach the database; it is retried until the database is back`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 2000);
-      }
-    }
+  #untilStored<T>(call: CallInfo, handler: () => Promise<T>): Promise<T> {
+    return retryWhileStoreUnavailable(handler, { logger: call.logger, what: call.method });
   }
 
   #leftForRecovery(id: string, error: unknown): void {
@@ -653,29 +610,17 @@ export class VolumeManager extends Manager<VolumeDriver> {
    * unreachable, wait for it and record the outcome then, rather than fail and have the whole
    * handler (and so the backend work) run again.
    */
-  async #record(
+  #record(
     table: 'volumes' | 'snapshots',
     id: string,
     from: readonly string[],
     to: string,
     set: Record<string, unknown> = {},
   ): Promise<boolean> {
-    let delayMs = 250;
-    for (let failures = 0; ; failures++) {
-      try {
-        return await this.#transition(table, id, from, to, set);
-      } catch (error) {
-        if (!StratusError.is(error, 'STORE_UNAVAILABLE')) throw error;
-        if (failures === 0) {
-          this.logger.warn(
-            { err: error, table, id, to },
-            `cannot record ${table} ${id} as ${to}: the database is unreachable; retrying until it is back`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 2000);
-      }
-    }
+    return retryWhileStoreUnavailable(() => this.#transition(table, id, from, to, set), {
+      logger: this.logger,
+      what: `record ${table} ${id} as ${to}`,
+    });
   }
 
   #transition(
