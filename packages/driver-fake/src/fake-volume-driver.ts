@@ -84,20 +84,16 @@ export interface FakeVolumeView {
 
 const DRIVER_VERSION = '1.0.0';
 
-/** Methods that change what the backend holds: with `stateFile`, each success is written out. */
-const MUTATING: ReadonlySet<VolumeMethod> = new Set([
-  'createVolume',
-  'createVolumeFromSnapshot',
-  'deleteVolume',
-  'createSnapshot',
-  'deleteSnapshot',
-  'extendVolume',
-  'createExport',
-  'ensureExport',
-  'removeExport',
-  'initializeConnection',
-  'terminateConnection',
+/** Methods that only read the backend; every other method changes it and, with `stateFile`, is written out. */
+const READ_ONLY: ReadonlySet<VolumeMethod> = new Set([
+  'setup',
+  'checkForSetupError',
+  'getVolumeStats',
+  'listVolumes',
 ]);
+const MUTATING: ReadonlySet<VolumeMethod> = new Set(
+  VOLUME_METHODS.filter((method) => !READ_ONLY.has(method)),
+);
 
 /** The `stateFile` format. */
 interface SavedState {

@@ -6,9 +6,10 @@
  * Runs the builds interleaved; prints wall ms, CPU ms (utime + stime from /proc) and VmHWM per start.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CLI_BIN } from '../src/lib/env.js';
+import { writeStartupConfig } from '../src/scenarios/startup.js';
 
 const reps = Number(process.argv[2] ?? 5);
 const builds = (process.argv.length > 3 ? process.argv.slice(3) : [`current=${CLI_BIN}`]).map((spec) => {
@@ -52,20 +53,7 @@ async function once(bin: string, dir: string) {
 for (const { runDir } of builds) {
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
-  writeFileSync(
-    path.join(runDir, 'stratus.config.json'),
-    JSON.stringify({
-      host: 'startup-cpu',
-      dataDir: path.join(runDir, 'data'),
-      log: { level: 'info' },
-      services: {
-        volume: {
-          manager: { plugin: '@stratus/manager-volume' },
-          driver: { plugin: '@stratus/driver-fake#volume' },
-        },
-      },
-    }),
-  );
+  writeStartupConfig(runDir, 'startup-cpu');
 }
 try {
   for (let rep = 0; rep < reps; rep++) {

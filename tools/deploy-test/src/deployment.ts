@@ -99,6 +99,15 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
 }
 
 /** Why this harness cannot run here (one line), or undefined when it can. */
+/** Skips the suite with a one-line reason when RabbitMQ or PostgreSQL is missing; under `CI` that fails instead. */
+export async function skipWithoutEnvironment(suite: { skip(): void }): Promise<void> {
+  const problem = await environmentProblem();
+  if (!problem) return;
+  if (process.env.CI) throw new Error(`${problem} (CI is set, so this fails instead of skipping)`);
+  console.log(`      skipped: ${problem}`);
+  suite.skip();
+}
+
 export async function environmentProblem(): Promise<string | undefined> {
   try {
     await rabbitmqctl('-q', 'list_vhosts');

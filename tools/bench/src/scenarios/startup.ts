@@ -25,6 +25,27 @@ async function startOnce(dir: string): Promise<{ ms: number; peakMiB: number }> 
   }
 }
 
+/**
+ * A `stratus serve volume` config (fake driver, SQLite under `dir`) in `dir`. The config's folder is the
+ * plugin root: tools/bench/node_modules has the volume plugins.
+ */
+export function writeStartupConfig(dir: string, host: string): void {
+  writeFileSync(
+    path.join(dir, 'stratus.config.json'),
+    JSON.stringify({
+      host,
+      dataDir: path.join(dir, 'data'),
+      log: { level: 'info' },
+      services: {
+        volume: {
+          manager: { plugin: '@stratus/manager-volume' },
+          driver: { plugin: '@stratus/driver-fake#volume' },
+        },
+      },
+    }),
+  );
+}
+
 export async function runStartup(mode: Mode, rec: Recorder): Promise<string | undefined> {
   if (!existsSync(CLI_BIN))
     throw new Error(
@@ -34,21 +55,7 @@ export async function runStartup(mode: Mode, rec: Recorder): Promise<string | un
     const dir = path.join(RUN_DIR, `startup-${process.pid}-${rep}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    // The config's folder is the plugin root: tools/bench/node_modules has the volume plugins.
-    writeFileSync(
-      path.join(dir, 'stratus.config.json'),
-      JSON.stringify({
-        host: 'bench-startup',
-        dataDir: path.join(dir, 'data'),
-        log: { level: 'info' },
-        services: {
-          volume: {
-            manager: { plugin: '@stratus/manager-volume' },
-            driver: { plugin: '@stratus/driver-fake#volume' },
-          },
-        },
-      }),
-    );
+    writeStartupConfig(dir, 'bench-startup');
     try {
       const fresh = await startOnce(dir);
       rec.add(

@@ -3,7 +3,7 @@ import type { Volume } from '@stratus/manager-volume/client';
 import { expect } from 'chai';
 import { connectClient, type DeploymentClient, demoContext } from '../../src/client.js';
 import type { BackendView } from '../../src/control.js';
-import { Deployment, environmentProblem, rabbitmqctl, sleep, waitFor } from '../../src/deployment.js';
+import { Deployment, rabbitmqctl, skipWithoutEnvironment, sleep, waitFor } from '../../src/deployment.js';
 import { type ScenarioReport, waitForVolume } from '../../src/scenario.js';
 
 const INTERRUPTED = 'interrupted by a service restart';
@@ -24,11 +24,7 @@ describe('multi-process deployment on RabbitMQ + PostgreSQL', function () {
 
   before(async function () {
     this.timeout(30_000);
-    const problem = await environmentProblem();
-    if (!problem) return;
-    if (process.env.CI) throw new Error(`${problem} (CI is set, so this fails instead of skipping)`);
-    console.log(`      skipped: ${problem}`);
-    this.skip();
+    await skipWithoutEnvironment(this);
   });
 
   beforeEach(async () => {

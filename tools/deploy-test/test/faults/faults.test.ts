@@ -3,7 +3,7 @@ import type { Volume } from '@stratus/manager-volume/client';
 import { expect } from 'chai';
 import { connectClient, type DeploymentClient, demoContext } from '../../src/client.js';
 import type { BackendView } from '../../src/control.js';
-import { Deployment, environmentProblem, rabbitmqctl, sleep, waitFor } from '../../src/deployment.js';
+import { Deployment, rabbitmqctl, skipWithoutEnvironment, sleep, waitFor } from '../../src/deployment.js';
 import { TcpProxy } from '../../src/proxy.js';
 import { pool, reasonOf, Tally } from '../../src/tally.js';
 
@@ -34,11 +34,7 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
 
   before(async function () {
     this.timeout(30_000);
-    const problem = await environmentProblem();
-    if (!problem) return;
-    if (process.env.CI) throw new Error(`${problem} (CI is set, so this fails instead of skipping)`);
-    console.log(`      skipped: ${problem}`);
-    this.skip();
+    await skipWithoutEnvironment(this);
   });
 
   beforeEach(async () => {
