@@ -489,7 +489,7 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
       expect(lines.some((l) => String(l.msg).startsWith('heartbeat recovered'))).to.equal(true);
       // Its released create found the database gone when recording the result, and waited.
       expect(
-        lines.some((l) => String(l.msg).startsWith('cannot record volumes')),
+        lines.some((l) => /^record volumes .* the database is unreachable; retrying/.test(String(l.msg))),
         `${h.host} waited to record a create`,
       ).to.equal(true);
     }
