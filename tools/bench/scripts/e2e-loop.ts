@@ -35,7 +35,7 @@ if (process.env.SQL_TIMES) {
           sqlTimes.set(`${name} ${text}`, entry);
         }
       };
-    return { reader: statement.reader, all: timed('all'), run: timed('run'), iterate: timed('iterate') };
+    return { reader: statement.reader, readonly: statement.readonly, all: timed('all'), run: timed('run'), iterate: timed('iterate') };
   };
 }
 const ctx = new RequestContext({ userId: 'bench', projectId: 'bench', roles: ['member'] });

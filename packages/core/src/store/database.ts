@@ -1,17 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import {
-  Kysely,
-  PostgresDialect,
-  type PostgresPool,
-  type SqliteDatabase,
-  SqliteDialect,
-  type SqliteStatement,
-  sql,
-} from 'kysely';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import { ConfigInvalidError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { type AnyDatabase, type StoreDialect, toDate, toSqliteParameter } from './dialect.js';
+import { type AnyDatabase, type StoreDialect, toDate } from './dialect.js';
+import { type BetterSqlite3Database, SqliteFile } from './sqlite-group-commit.js';
 import { classifyStoreError, withStoreErrors } from './store-errors.js';
 
 /** URL schemes {@link openDatabase} understands. */
@@ -98,17 +91,6 @@ export async function openDatabase<DB = AnyDatabase>(
   ]);
 }
 
-/** The parts of better-sqlite3 used here (typed locally: its types are a dev dependency). */
-interface BetterSqlite3Database {
-  pragma(source: string): unknown;
-  prepare(source: string): {
-    readonly reader: boolean;
-    all(parameters: readonly unknown[]): unknown[];
-    run(parameters: readonly unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
-    iterate(parameters: readonly unknown[]): IterableIterator<unknown>;
-  };
-  close(): unknown;
-}
 type BetterSqlite3Constructor = new (path: string) => BetterSqlite3Database;
 
 /** The parts of pg used here. */
@@ -150,12 +132,25 @@ function sqlitePath(url: string): string {
   return rest === '' || rest === ':memory:' ? ':memory:' : rest;
 }
 
+/** SQLite files open in this process, by real path: every store on one file shares its connection. */
+const openSqliteFiles = new Map<string, SqliteFile>();
+
 async function openSqlite<DB>(url: string, options: OpenDatabaseOptions): Promise<Store<DB>> {
   const Database = (await loadDriver('better-sqlite3', options)) as BetterSqlite3Constructor;
   const path = sqlitePath(url);
   const redacted = redactUrl(url);
-  const raw = await withStoreErrors({ operation: 'open the SQLite database', url: redacted }, async () => {
-    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const file = await withStoreErrors({ operation: 'open the SQLite database', url: redacted }, async () => {
+    let key: string | undefined;
+    if (path !== ':memory:') {
+      mkdirSync(dirname(resolve(path)), { recursive: true });
+      key = join(realpathSync(dirname(resolve(path))), basename(path));
+      const open = openSqliteFiles.get(key);
+      if (open) {
+        // The strictest setting asked for wins on a shared connection.
+        if (options.sqliteSynchronous === 'full') open.database.pragma('synchronous = FULL');
+        return open;
+      }
+    }
     const database = new Database(path);
     try {
       database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
@@ -178,55 +173,13 @@ async function openSqlite<DB>(url: string, options: OpenDatabaseOptions): Promis
       database.close();
       throw error;
     }
-    return database;
+    if (key === undefined) return new SqliteFile(database);
+    const opened = new SqliteFile(database, () => openSqliteFiles.delete(key));
+    openSqliteFiles.set(key, opened);
+    return opened;
   });
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqliteParameterAdapter(raw) }) });
+  const db = new Kysely<DB>({ dialect: file.dialect() });
   return makeStore(db, 'sqlite', redacted, sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`);
-}
-
-/** Prepared statements kept per SQL text; Kysely asks for one per query and preparing cost more than running. */
-const STATEMENT_CACHE_SIZE = 512;
-
-/**
- * better-sqlite3 refuses Date and boolean parameters; convert them the way the schema
- * helpers store them (ISO text, 0/1) so the same query code serves both dialects.
- * Statements are prepared once per SQL text and reused (least recently used dropped past
- * {@link STATEMENT_CACHE_SIZE}); `all` and `run` finish synchronously, so a cached statement is
- * never in use twice. `iterate` keeps its statement busy while the caller reads: it gets its own.
- */
-function sqliteParameterAdapter(raw: BetterSqlite3Database): SqliteDatabase {
-  const map = (parameters: ReadonlyArray<unknown>) => parameters.map(toSqliteParameter);
-  const cache = new Map<string, ReturnType<BetterSqlite3Database['prepare']>>();
-  const prepared = (text: string) => {
-    let statement = cache.get(text);
-    if (statement) {
-      // Re-inserted: Map order is recency order.
-      cache.delete(text);
-    } else {
-      statement = raw.prepare(text);
-      if (cache.size >= STATEMENT_CACHE_SIZE) {
-        const oldest = cache.keys().next();
-        if (!oldest.done) cache.delete(oldest.value);
-      }
-    }
-    cache.set(text, statement);
-    return statement;
-  };
-  return {
-    close: () => {
-      cache.clear();
-      return raw.close();
-    },
-    prepare(text: string): SqliteStatement {
-      const statement = prepared(text);
-      return {
-        reader: statement.reader,
-        all: (parameters) => statement.all(map(parameters)),
-        run: (parameters) => statement.run(map(parameters)),
-        iterate: (parameters) => raw.prepare(text).iterate(map(parameters)),
-      };
-    },
-  };
 }
 
 async function openPostgres<DB>(url: string, options: OpenDatabaseOptions): Promise<Store<DB>> {

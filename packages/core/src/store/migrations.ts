@@ -145,8 +145,10 @@ async function applyAll(
   ordered: readonly MigrationSet[],
   context: MigrationContext,
 ): Promise<AppliedMigration[]> {
-  const begin = context.dialect === 'sqlite' ? 'begin immediate' : 'begin';
-  await inTransaction(conn, begin, () => ensureMigrationsTable(conn, context.dialect));
+  // On SQLite a transaction holds the write lock from its start (the store's groups begin
+  // immediate), so the re-check below cannot race another process; on PostgreSQL everything stays
+  // on the connection that holds the advisory lock.
+  await conn.transaction().execute((trx) => ensureMigrationsTable(trx, context.dialect));
   const applied: AppliedMigration[] = [];
   let done = await appliedKeys(conn);
   for (const set of ordered) {
@@ -155,14 +157,14 @@ async function applyAll(
       const migration = set.migrations[name] as Migration;
       const operation = `apply migration ${set.namespace}/${name}`;
       const ran = await withStoreErrors({ operation }, () =>
-        inTransaction(conn, begin, async () => {
+        conn.transaction().execute(async (trx) => {
           // Another process may have applied it since we looked (SQLite has no run-wide lock).
           if (context.dialect === 'sqlite') {
-            done = await appliedKeys(conn);
+            done = await appliedKeys(trx);
             if (done.has(key(set.namespace, name))) return false;
           }
-          await migration.up(conn, context);
-          await conn
+          await migration.up(trx, context);
+          await trx
             .insertInto(MIGRATIONS_TABLE)
             .values({ namespace: set.namespace, name, applied_at: schemaTypes(context.dialect).now })
             .execute();
@@ -219,23 +221,6 @@ async function ensureMigrationsTable(conn: Kysely<AnyDatabase>, dialect: StoreDi
 async function appliedKeys(conn: Kysely<AnyDatabase>): Promise<Set<string>> {
   const rows = await conn.selectFrom(MIGRATIONS_TABLE).select(['namespace', 'name']).execute();
   return new Set(rows.map((r) => key(r.namespace, r.name)));
-}
-
-async function inTransaction<T>(conn: Kysely<AnyDatabase>, begin: string, fn: () => Promise<T>): Promise<T> {
-  // Manual BEGIN/COMMIT: SQLite needs BEGIN IMMEDIATE (take the write lock before reading),
-  // and on PostgreSQL everything stays on the connection that holds the advisory lock.
-  await sql.raw(begin).execute(conn);
-  try {
-    const result = await fn();
-    await sql.raw('commit').execute(conn);
-    return result;
-  } catch (error) {
-    await sql
-      .raw('rollback')
-      .execute(conn)
-      .catch(() => undefined);
-    throw error;
-  }
 }
 
 /** Whether a table exists in the current schema (`search_path` on PostgreSQL). */
