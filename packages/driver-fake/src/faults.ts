@@ -148,7 +148,9 @@ export const CALL_LOG_LIMIT = 1000;
 export class FakeInstrument<M extends string> {
   readonly faults: Faults<M>;
   readonly #owner: string;
+  /** A ring of the last calls: `#calls[#oldest]` is the oldest once it is full (a shift per call moved 1,000 slots). */
   readonly #calls: Array<RecordedCall<M>> = [];
+  #oldest = 0;
   #closed = false;
 
   constructor(owner: string, methods: readonly M[]) {
@@ -158,12 +160,14 @@ export class FakeInstrument<M extends string> {
 
   /** Copies of the calls received so far (the last {@link CALL_LOG_LIMIT}), oldest first. */
   get calls(): Array<RecordedCall<M>> {
-    return this.#calls.map((c) => ({ method: c.method, args: structuredClone(c.args), at: new Date(c.at) }));
+    const ordered = [...this.#calls.slice(this.#oldest), ...this.#calls.slice(0, this.#oldest)];
+    return ordered.map((c) => ({ method: c.method, args: structuredClone(c.args), at: new Date(c.at) }));
   }
 
   /** Forget the recorded calls (injections stay queued). */
   clearCalls(): void {
     this.#calls.length = 0;
+    this.#oldest = 0;
   }
 
   get closed(): boolean {
@@ -172,8 +176,13 @@ export class FakeInstrument<M extends string> {
 
   /** Record the call, apply any injection, then run `body` against the fake's state. */
   async invoke<T>(method: M, args: readonly unknown[], body: () => T | Promise<T>): Promise<T> {
-    this.#calls.push({ method, args: structuredClone(args), at: new Date() });
-    if (this.#calls.length > CALL_LOG_LIMIT) this.#calls.shift();
+    const call = { method, args: structuredClone(args), at: new Date() };
+    if (this.#calls.length < CALL_LOG_LIMIT) {
+      this.#calls.push(call);
+    } else {
+      this.#calls[this.#oldest] = call;
+      this.#oldest = (this.#oldest + 1) % CALL_LOG_LIMIT;
+    }
     this.#assertOpen(method);
     await this.faults.intercept(method);
     // The driver may have been closed while the call hung.
