@@ -50,6 +50,8 @@ interface ConsumerState {
   active: boolean;
   /** Which of `queues` is pumped first when a slot frees, rotated so no binding starves. */
   pumpFrom: number;
+  /** Called when a cancelled consumer has settled its last message. */
+  drained?: () => void;
 }
 
 type ReplySink = (correlationId: number, body: TransportMessage) => void;
@@ -108,15 +110,20 @@ class BrokerCore {
     this.pumpConsumer(consumer);
   }
 
-  /** Stop deliveries to `consumer`; with `requeue`, its unsettled messages go back to the queue head. */
+  /**
+   * Stop deliveries to `consumer` (once); with `requeue`, its unsettled messages go back to the
+   * queue head — also those of a consumer cancelled earlier, as RabbitMQ requeues a cancelled
+   * consumer's unacknowledged messages when its channel closes.
+   */
   unsubscribe(consumer: ConsumerState, requeue: boolean): void {
-    if (!consumer.active) return;
-    consumer.active = false;
-    for (const queue of consumer.queues) {
-      const index = queue.consumers.indexOf(consumer);
-      if (index >= 0) queue.consumers.splice(index, 1);
-      if (queue.next >= queue.consumers.length) queue.next = 0;
-      if (queue.route.kind === 'fanout') this.fanouts.get(queue.route.topic)?.delete(queue);
+    if (consumer.active) {
+      consumer.active = false;
+      for (const queue of consumer.queues) {
+        const index = queue.consumers.indexOf(consumer);
+        if (index >= 0) queue.consumers.splice(index, 1);
+        if (queue.next >= queue.consumers.length) queue.next = 0;
+        if (queue.route.kind === 'fanout') this.fanouts.get(queue.route.topic)?.delete(queue);
+      }
     }
     if (!requeue) return;
     const back = new Map<MemoryQueue, QueuedMessage[]>();
@@ -181,7 +188,9 @@ class BrokerCore {
       : { message: cloneCopied(message.body), route: queue.route, redelivered: message.redelivered };
     const settle = () => {
       // Absent when close() already put the message back.
-      if (consumer.unacked.delete(message)) this.pumpConsumer(consumer);
+      if (!consumer.unacked.delete(message)) return;
+      if (consumer.active) this.pumpConsumer(consumer);
+      else if (consumer.unacked.size === 0) consumer.drained?.();
     };
     const fail = (error: unknown) => {
       consumer.logger.warn(
@@ -348,8 +357,10 @@ export class MemoryTransport extends Transport {
     this.broker[CORE].subscribe(consumer, routes);
     return {
       cancel: async () => {
-        this.consumers.delete(consumer);
         this.broker[CORE].unsubscribe(consumer, false);
+        // Kept until its handlers in flight settle: close() before then puts their messages back.
+        if (consumer.unacked.size === 0) this.consumers.delete(consumer);
+        else consumer.drained = () => this.consumers.delete(consumer);
       },
     };
   }

@@ -96,6 +96,65 @@ describe('rpc: MemoryTransport specifics', () => {
     expect((second as { code?: string }).code).to.equal('INVALID_STATE');
   });
 
+  it("close() after cancel() puts the cancelled consumer's unsettled messages back, marked redelivered", async () => {
+    const broker = new MemoryBroker();
+    const stuck = await open(new MemoryTransport({ broker }));
+    const rescuer = await open(new MemoryTransport({ broker }));
+    const route = { kind: 'topic', topic: 't' } as const;
+    const first: Delivery[] = [];
+    const consumer = await stuck.consume(
+      route,
+      (d) => {
+        first.push(d);
+        return new Promise<void>(() => {}); // a handler that never finishes
+      },
+      { prefetch: 2 },
+    );
+    await stuck.publish(route, { n: 1 });
+    await stuck.publish(route, { n: 2 });
+    await turns();
+    expect(first.map((d) => d.message)).to.deep.equal([{ n: 1 }, { n: 2 }]);
+    await consumer.cancel();
+    const again: Delivery[] = [];
+    await rescuer.consume(route, (d) => void again.push(d), { prefetch: 5 });
+    await turns();
+    expect(again, 'still held by the cancelled consumer').to.deep.equal([]);
+    await stuck.close();
+    await turns();
+    expect(again.map((d) => [d.message, d.redelivered])).to.deep.equal([
+      [{ n: 1 }, true],
+      [{ n: 2 }, true],
+    ]);
+  });
+
+  it('cancel() lets handlers in flight settle their messages: nothing comes back on close()', async () => {
+    const broker = new MemoryBroker();
+    const t = await open(new MemoryTransport({ broker }));
+    const other = await open(new MemoryTransport({ broker }));
+    const route = { kind: 'topic', topic: 't' } as const;
+    let finish: () => void = () => {};
+    const consumer = await t.consume(
+      route,
+      () =>
+        new Promise<void>((resolve) => {
+          finish = resolve;
+        }),
+      {
+        prefetch: 1,
+      },
+    );
+    await t.publish(route, { n: 1 });
+    await turns();
+    await consumer.cancel();
+    finish();
+    await turns();
+    const heard: unknown[] = [];
+    await other.consume(route, (d) => void heard.push(d.message), { prefetch: 5 });
+    await t.close();
+    await turns();
+    expect(heard).to.deep.equal([]);
+  });
+
   it('consume() refuses a prefetch below 1 and an empty route list', async () => {
     const t = await open(new MemoryTransport());
     for (const attempt of [
