@@ -5,6 +5,7 @@ import {
   InvalidInputError,
   InvalidStateError,
   isRemoteError,
+  keysetPage,
   NotFoundError,
   RebootType,
   type RequestContext,
@@ -486,35 +487,11 @@ export class ComputeApi {
   async list(ctx: RequestContext, options: ListInstancesOptions = {}): Promise<Instance[]> {
     check(ListInstancesOptions, options, 'Invalid instance listing');
     return this.#instances.run('list instances', async () => {
-      let query = this.#scoped(ctx).selectAll();
+      const visible = this.#scoped(ctx);
+      let query = visible.selectAll();
       if (options.vmState !== undefined) query = query.where('vm_state', '=', options.vmState);
       if (options.host !== undefined) query = query.where('host', '=', options.host);
-      if (options.marker !== undefined) {
-        const marker = await this.#scoped(ctx)
-          .select(['id', 'created_at'])
-          .where('id', '=', options.marker)
-          .executeTakeFirst();
-        if (!marker) {
-          throw new InvalidInputError('Invalid instance listing', [
-            {
-              path: '/marker',
-              message: `${JSON.stringify(options.marker)} is not an item of this listing; start without a marker`,
-            },
-          ]);
-        }
-        query = query.where((eb) =>
-          eb.or([
-            eb('created_at', '>', marker.created_at),
-            eb.and([eb('created_at', '=', marker.created_at), eb('id', '>', marker.id)]),
-          ]),
-        );
-      }
-      const rows = await query
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(options.limit ?? 1000)
-        .execute();
-      return rows.map(toInstance);
+      return (await keysetPage(visible, query, options, 'instance')).map(toInstance);
     });
   }
 

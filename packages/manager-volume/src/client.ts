@@ -6,6 +6,7 @@ import {
   ForbiddenError,
   InvalidInputError,
   InvalidStateError,
+  keysetPage,
   NotFoundError,
   PreparedQuery,
   QuotaExceededError,
@@ -301,27 +302,10 @@ export class VolumeApi {
   async list(ctx: RequestContext, options: ListVolumesOptions = {}): Promise<Volume[]> {
     check(ListVolumesOptions, options, 'Invalid volume listing');
     return this.#run('list volumes', async () => {
-      let query = this.#scopedVolumes(ctx).selectAll();
+      const visible = this.#scopedVolumes(ctx);
+      let query = visible.selectAll();
       if (options.status !== undefined) query = query.where('status', '=', options.status);
-      if (options.marker !== undefined) {
-        const marker = await this.#scopedVolumes(ctx)
-          .select(['id', 'created_at'])
-          .where('id', '=', options.marker)
-          .executeTakeFirst();
-        if (!marker) throw new InvalidInputError('Invalid volume listing', [markerIssue(options.marker)]);
-        query = query.where((eb) =>
-          eb.or([
-            eb('created_at', '>', marker.created_at),
-            eb.and([eb('created_at', '=', marker.created_at), eb('id', '>', marker.id)]),
-          ]),
-        );
-      }
-      const rows = await query
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(options.limit ?? 1000)
-        .execute();
-      return rows.map(toVolume);
+      return (await keysetPage(visible, query, options, 'volume')).map(toVolume);
     });
   }
 
@@ -462,28 +446,11 @@ export class VolumeApi {
   async listSnapshots(ctx: RequestContext, options: ListSnapshotsOptions = {}): Promise<Snapshot[]> {
     check(ListSnapshotsOptions, options, 'Invalid snapshot listing');
     return this.#run('list snapshots', async () => {
-      let query = this.#scopedSnapshots(ctx).selectAll();
+      const visible = this.#scopedSnapshots(ctx);
+      let query = visible.selectAll();
       if (options.volumeId !== undefined) query = query.where('volume_id', '=', options.volumeId);
       if (options.status !== undefined) query = query.where('status', '=', options.status);
-      if (options.marker !== undefined) {
-        const marker = await this.#scopedSnapshots(ctx)
-          .select(['id', 'created_at'])
-          .where('id', '=', options.marker)
-          .executeTakeFirst();
-        if (!marker) throw new InvalidInputError('Invalid snapshot listing', [markerIssue(options.marker)]);
-        query = query.where((eb) =>
-          eb.or([
-            eb('created_at', '>', marker.created_at),
-            eb.and([eb('created_at', '=', marker.created_at), eb('id', '>', marker.id)]),
-          ]),
-        );
-      }
-      const rows = await query
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(options.limit ?? 1000)
-        .execute();
-      return rows.map(toSnapshot);
+      return (await keysetPage(visible, query, options, 'snapshot')).map(toSnapshot);
     });
   }
 
@@ -918,11 +885,4 @@ function check(schema: TSchema, value: unknown, message: string, at = ''): void 
       issues.map((i) => ({ path: `${at}${i.path}`, message: i.message })),
     );
   }
-}
-
-function markerIssue(marker: string): { path: string; message: string } {
-  return {
-    path: '/marker',
-    message: `${JSON.stringify(marker)} is not an item of this listing; start without a marker`,
-  };
 }

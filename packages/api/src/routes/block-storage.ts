@@ -568,8 +568,12 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
 
     // --- snapshots ---
 
+    function listAllSnapshots(ctx: RequestContext): Promise<Snapshot[]> {
+      return fetchAllPages((page) => deps.volumes.listSnapshots(ctx, page), MAX_LIMIT);
+    }
+
     async function listSnapshots(request: FastifyRequest, query: ListQuery): Promise<Snapshot[]> {
-      const all = await fetchAllPages((page) => deps.volumes.listSnapshots(request.ctx, page), MAX_LIMIT);
+      const all = await listAllSnapshots(request.ctx);
       const listed = listedProjects(request.ctx, query.all_tenants, query.project_id);
       return all.filter(
         (s) =>
@@ -676,7 +680,7 @@ export function blockStorageRoutes(deps: ApiDeps, options: { bare?: boolean } = 
     async function usage(ctx: RequestContext, projectId: string) {
       const scoped = projectScopedContext(ctx, projectId);
       const volumes = await listAllVolumes(scoped);
-      const snapshots = await deps.volumes.listSnapshots(scoped, { limit: MAX_LIMIT });
+      const snapshots = await listAllSnapshots(scoped);
       return {
         volumes: volumes.length,
         gigabytes: volumes.reduce((sum, v) => sum + v.sizeGiB, 0),

@@ -38,6 +38,7 @@ export {
   orderMigrationSets,
   tableExists,
 } from './migrations.js';
+export { type KeysetTable, keysetPage, MAX_PAGE_SIZE, type PageOptions } from './paging.js';
 export { PreparedQuery, type QueryRunner } from './prepared.js';
 export {
   type HeartbeatResult,
