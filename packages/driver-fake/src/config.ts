@@ -73,6 +73,13 @@ export const FakeComputeConfig = Type.Object(
         description: 'Hostname reported in available resources; defaults to the host the service runs on.',
       }),
     ),
+    stateFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "JSON file the hypervisor's instances (power states, attached volumes) are kept in (relative to the data directory), so they outlive the process like VMs outlive a dead nova-compute; without it everything is in memory.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

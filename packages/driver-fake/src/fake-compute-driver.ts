@@ -15,6 +15,7 @@ import {
 import type { FakeComputeConfig } from './config.js';
 import { FakeInstrument, type Faults, type RecordedCall } from './faults.js';
 import { checkName, checkShape } from './names.js';
+import { StateFile } from './state-file.js';
 
 /** Every method of the compute contract, each of which can be targeted by failure injection. */
 export const COMPUTE_METHODS = [
@@ -40,6 +41,16 @@ export const COMPUTE_METHODS = [
 ] as const;
 export type ComputeMethod = (typeof COMPUTE_METHODS)[number];
 
+/** Methods that only read the hypervisor; every other method changes it and, with `stateFile`, is written out. */
+const READ_ONLY: readonly ComputeMethod[] = [
+  'setup',
+  'checkForSetupError',
+  'getInfo',
+  'listInstances',
+  'getConsoleOutput',
+  'getAvailableResources',
+];
+
 /** A guest block device name such as `/dev/vdb` or `/dev/sdc`. */
 const MOUNTPOINT = /^\/dev\/[a-z]+[a-z0-9]*$/;
 
@@ -58,6 +69,11 @@ interface InstanceRecord {
   cpuTimeNs: number;
   runningSince: number | undefined;
   boots: number;
+}
+
+/** The `stateFile` format. */
+interface SavedState {
+  readonly instances: Array<Omit<InstanceRecord, 'mounts'> & { mounts: Array<[string, Attachment]> }>;
 }
 
 /** A copy of what the fake holds for one instance, for tests. */
@@ -83,13 +99,23 @@ export class FakeComputeDriver extends ComputeDriver {
   readonly #env: PluginEnv;
   readonly #instrument: FakeInstrument<ComputeMethod>;
   readonly #instances = new Map<string, InstanceRecord>();
+  readonly #stateFile: StateFile<SavedState> | undefined;
 
   constructor(config: FakeComputeConfig, env: PluginEnv) {
     super();
     this.config = { ...config };
     this.#env = env;
     this.hypervisorHostname = config.hypervisorHostname ?? env.host;
-    this.#instrument = new FakeInstrument('FakeComputeDriver', COMPUTE_METHODS);
+    this.#stateFile = config.stateFile ? new StateFile(config.stateFile, env.dataDir) : undefined;
+    // Instances saved by an earlier process kept running meanwhile, as VMs do when nova-compute dies.
+    for (const i of this.#stateFile?.load()?.instances ?? []) {
+      this.#instances.set(i.spec.name, { ...i, mounts: new Map(i.mounts) });
+    }
+    this.#instrument = new FakeInstrument(
+      'FakeComputeDriver',
+      COMPUTE_METHODS,
+      this.#stateFile && { readOnly: READ_ONLY, save: () => this.#save() },
+    );
   }
 
   /** Failure injection: `failNext`, `hangNext`, `releaseHangs`, `clear`. */
@@ -363,11 +389,13 @@ export class FakeComputeDriver extends ComputeDriver {
       this.#halt(record);
       record.state = state;
     }
+    this.#save();
   }
 
   /** Test hook: the VM vanishes from the hypervisor (Nova's `test_remove_vm`). Not recorded. */
   removeInstance(name: string): void {
     if (!this.#instances.delete(name)) throw new NotFoundError('instance', name);
+    this.#save();
   }
 
   /** What the fake holds for `name` (a copy), or undefined. Not recorded as a call. */
@@ -383,6 +411,13 @@ export class FakeComputeDriver extends ComputeDriver {
       boots: r.boots,
       mounts: Object.fromEntries([...r.mounts].map(([at, a]) => [at, structuredClone(a.connectionInfo)])),
     };
+  }
+
+  /** With `stateFile`: write every instance out (the contract methods do it through the instrument). */
+  #save(): void {
+    this.#stateFile?.save({
+      instances: [...this.#instances.values()].map((r) => ({ ...r, mounts: [...r.mounts] })),
+    });
   }
 
   #require(instance: InstanceSpec): InstanceRecord {

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   type BackendVolume,
   ConflictError,
@@ -20,6 +18,7 @@ import {
 import type { FakeVolumeConfig } from './config.js';
 import { FakeInstrument, type Faults, type RecordedCall } from './faults.js';
 import { checkName, checkShape, checkSize } from './names.js';
+import { StateFile } from './state-file.js';
 
 /** Every method of the volume contract, each of which can be targeted by failure injection. */
 export const VOLUME_METHODS = [
@@ -85,15 +84,7 @@ export interface FakeVolumeView {
 const DRIVER_VERSION = '1.0.0';
 
 /** Methods that only read the backend; every other method changes it and, with `stateFile`, is written out. */
-const READ_ONLY: ReadonlySet<VolumeMethod> = new Set([
-  'setup',
-  'checkForSetupError',
-  'getVolumeStats',
-  'listVolumes',
-]);
-const MUTATING: ReadonlySet<VolumeMethod> = new Set(
-  VOLUME_METHODS.filter((method) => !READ_ONLY.has(method)),
-);
+const READ_ONLY: readonly VolumeMethod[] = ['setup', 'checkForSetupError', 'getVolumeStats', 'listVolumes'];
 
 /** The `stateFile` format. */
 interface SavedState {
@@ -113,41 +104,29 @@ export class FakeVolumeDriver extends VolumeDriver {
   readonly #volumes = new Map<string, VolumeRecord>();
   readonly #snapshots = new Map<string, SnapshotRecord>();
   #stats: VolumeStats | undefined;
-  readonly #stateFile: string | undefined;
 
   constructor(config: FakeVolumeConfig, env: PluginEnv) {
     super();
     this.config = { ...config };
     this.#env = env;
-    this.#instrument = new FakeInstrument('FakeVolumeDriver', VOLUME_METHODS);
-    this.#stateFile = config.stateFile ? path.resolve(env.dataDir, config.stateFile) : undefined;
-    if (this.#stateFile && existsSync(this.#stateFile)) this.#load(this.#stateFile);
+    const stateFile = config.stateFile ? new StateFile<SavedState>(config.stateFile, env.dataDir) : undefined;
+    const saved = stateFile?.load();
+    for (const v of saved?.volumes ?? []) {
+      this.#volumes.set(v.name, { ...v, connections: new Map(v.connections) });
+    }
+    for (const s of saved?.snapshots ?? []) this.#snapshots.set(s.name, s);
+    this.#instrument = new FakeInstrument(
+      'FakeVolumeDriver',
+      VOLUME_METHODS,
+      stateFile && { readOnly: READ_ONLY, save: () => stateFile.save(this.#savedState()) },
+    );
   }
 
-  /** Record, inject faults, run `body`; a successful change is saved to `stateFile` before it returns. */
-  #invoke<T>(method: VolumeMethod, args: readonly unknown[], body: () => T): Promise<T> {
-    return this.#instrument.invoke(method, args, () => {
-      const result = body();
-      if (this.#stateFile && MUTATING.has(method)) this.#save(this.#stateFile);
-      return result;
-    });
-  }
-
-  #load(file: string): void {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedState;
-    for (const v of saved.volumes) this.#volumes.set(v.name, { ...v, connections: new Map(v.connections) });
-    for (const s of saved.snapshots) this.#snapshots.set(s.name, s);
-  }
-
-  /** Write-then-rename: a process killed mid-write leaves the previous state, never a torn file. */
-  #save(file: string): void {
-    const state: SavedState = {
+  #savedState(): SavedState {
+    return {
       volumes: [...this.#volumes.values()].map((v) => ({ ...v, connections: [...v.connections] })),
       snapshots: [...this.#snapshots.values()],
     };
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify(state));
-    renameSync(`${file}.tmp`, file);
   }
 
   /** Failure injection: `failNext`, `hangNext`, `releaseHangs`, `clear`. */
@@ -166,7 +145,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   override setup(): Promise<void> {
-    return this.#invoke('setup', [], () => {
+    return this.#instrument.invoke('setup', [], () => {
       this.#env.logger.debug(
         { capacityGiB: this.config.capacityGiB, thin: this.config.thin },
         'fake volume backend ready',
@@ -175,7 +154,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   override checkForSetupError(): Promise<void> {
-    return this.#invoke('checkForSetupError', [], () => {});
+    return this.#instrument.invoke('checkForSetupError', [], () => {});
   }
 
   override async close(): Promise<void> {
@@ -183,7 +162,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createVolume(volume: VolumeSpec): Promise<VolumeModelUpdate | undefined> {
-    return this.#invoke('createVolume', [volume], () => {
+    return this.#instrument.invoke('createVolume', [volume], () => {
       this.#checkVolume(volume, '/volume');
       if (this.#sameVolumeExists(volume)) return undefined;
       this.#reserve(volume.sizeGiB, this.config.thin ? 0 : volume.sizeGiB, `volume ${volume.name}`);
@@ -196,7 +175,7 @@ export class FakeVolumeDriver extends VolumeDriver {
     volume: VolumeSpec,
     snapshot: SnapshotSpec,
   ): Promise<VolumeModelUpdate | undefined> {
-    return this.#invoke('createVolumeFromSnapshot', [volume, snapshot], () => {
+    return this.#instrument.invoke('createVolumeFromSnapshot', [volume, snapshot], () => {
       this.#checkVolume(volume, '/volume');
       this.#checkSnapshot(snapshot, '/snapshot');
       const source = this.#snapshots.get(snapshot.name);
@@ -222,7 +201,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   deleteVolume(volume: VolumeSpec): Promise<void> {
-    return this.#invoke('deleteVolume', [volume], () => {
+    return this.#instrument.invoke('deleteVolume', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#volumes.get(volume.name);
       if (!record) return;
@@ -238,7 +217,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createSnapshot(snapshot: SnapshotSpec): Promise<VolumeModelUpdate | undefined> {
-    return this.#invoke('createSnapshot', [snapshot], () => {
+    return this.#instrument.invoke('createSnapshot', [snapshot], () => {
       this.#checkSnapshot(snapshot, '/snapshot');
       const volume = this.#volumes.get(snapshot.volumeName);
       if (!volume) throw new NotFoundError('volume', snapshot.volumeName);
@@ -268,14 +247,14 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   deleteSnapshot(snapshot: SnapshotSpec): Promise<void> {
-    return this.#invoke('deleteSnapshot', [snapshot], () => {
+    return this.#instrument.invoke('deleteSnapshot', [snapshot], () => {
       checkName(snapshot?.name, '/snapshot/name');
       this.#snapshots.delete(snapshot.name);
     });
   }
 
   extendVolume(volume: VolumeSpec, newSizeGiB: number): Promise<void> {
-    return this.#invoke('extendVolume', [volume, newSizeGiB], () => {
+    return this.#instrument.invoke('extendVolume', [volume, newSizeGiB], () => {
       checkName(volume?.name, '/volume/name');
       checkSize(newSizeGiB, '/newSizeGiB');
       const record = this.#require(volume.name);
@@ -296,20 +275,24 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   createExport(volume: VolumeSpec, connector?: Connector): Promise<VolumeModelUpdate | undefined> {
-    return this.#invoke('createExport', connector === undefined ? [volume] : [volume, connector], () => {
-      checkName(volume?.name, '/volume/name');
-      const record = this.#require(volume.name);
-      record.export ??= {
-        targetIqn: `${this.config.targetPrefix}${record.name}`,
-        username: randomBytes(10).toString('hex'),
-        secret: randomBytes(16).toString('hex'),
-      };
-      return this.#modelUpdate(record.export);
-    });
+    return this.#instrument.invoke(
+      'createExport',
+      connector === undefined ? [volume] : [volume, connector],
+      () => {
+        checkName(volume?.name, '/volume/name');
+        const record = this.#require(volume.name);
+        record.export ??= {
+          targetIqn: `${this.config.targetPrefix}${record.name}`,
+          username: randomBytes(10).toString('hex'),
+          secret: randomBytes(16).toString('hex'),
+        };
+        return this.#modelUpdate(record.export);
+      },
+    );
   }
 
   ensureExport(volume: VolumeSpec): Promise<void> {
-    return this.#invoke('ensureExport', [volume], () => {
+    return this.#instrument.invoke('ensureExport', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#require(volume.name);
       if (record.export) return;
@@ -320,7 +303,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   removeExport(volume: VolumeSpec): Promise<void> {
-    return this.#invoke('removeExport', [volume], () => {
+    return this.#instrument.invoke('removeExport', [volume], () => {
       checkName(volume?.name, '/volume/name');
       const record = this.#volumes.get(volume.name);
       if (!record) return;
@@ -331,7 +314,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   initializeConnection(volume: VolumeSpec, connector: Connector): Promise<ConnectionInfo> {
-    return this.#invoke('initializeConnection', [volume, connector], () => {
+    return this.#instrument.invoke('initializeConnection', [volume, connector], () => {
       checkName(volume?.name, '/volume/name');
       checkShape(Connector, connector, 'connector', '/connector');
       const record = this.#require(volume.name);
@@ -358,7 +341,7 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   terminateConnection(volume: VolumeSpec, connector: Connector): Promise<void> {
-    return this.#invoke('terminateConnection', [volume, connector], () => {
+    return this.#instrument.invoke('terminateConnection', [volume, connector], () => {
       checkName(volume?.name, '/volume/name');
       checkShape(Connector, connector, 'connector', '/connector');
       this.#volumes.get(volume.name)?.connections.delete(connectorKey(connector));
@@ -366,14 +349,14 @@ export class FakeVolumeDriver extends VolumeDriver {
   }
 
   getVolumeStats(refresh = false): Promise<VolumeStats> {
-    return this.#invoke('getVolumeStats', [refresh], () => {
+    return this.#instrument.invoke('getVolumeStats', [refresh], () => {
       if (refresh || !this.#stats) this.#stats = this.#computeStats();
       return { ...this.#stats };
     });
   }
 
   listVolumes(): Promise<BackendVolume[]> {
-    return this.#invoke('listVolumes', [], () =>
+    return this.#instrument.invoke('listVolumes', [], () =>
       [...this.#volumes.values()].map((v) => ({ name: v.name, sizeGiB: v.sizeGiB })),
     );
   }

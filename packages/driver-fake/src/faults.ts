@@ -141,9 +141,18 @@ export class Faults<M extends string = string> {
  */
 export const CALL_LOG_LIMIT = 1000;
 
+/** How a fake with a `stateFile` keeps its state: which methods leave it alone, and how to write it out. */
+export interface Persistence<M extends string> {
+  /** Methods that only read the backend; every other one is saved after it succeeds. */
+  readonly readOnly: readonly M[];
+  /** Write the fake's whole current state (see `StateFile`). */
+  save(): void;
+}
+
 /**
  * What both fakes share: the call log (the last {@link CALL_LOG_LIMIT} calls), the fault injector,
- * and refusing calls after `close()`. `invoke` is the single entry every public driver method goes through.
+ * refusing calls after `close()`, and saving the state after each change when the fake has a
+ * `stateFile`. `invoke` is the single entry every public driver method goes through.
  */
 export class FakeInstrument<M extends string> {
   readonly faults: Faults<M>;
@@ -152,10 +161,15 @@ export class FakeInstrument<M extends string> {
   readonly #calls: Array<RecordedCall<M>> = [];
   #oldest = 0;
   #closed = false;
+  readonly #persist: Persistence<M> | undefined;
+  readonly #readOnly: ReadonlySet<M>;
 
-  constructor(owner: string, methods: readonly M[]) {
+  /** @param persist given when the fake keeps its state in a file: each successful change is saved before the call returns. */
+  constructor(owner: string, methods: readonly M[], persist?: Persistence<M>) {
     this.#owner = owner;
     this.faults = new Faults(owner, methods);
+    this.#persist = persist;
+    this.#readOnly = new Set(persist?.readOnly);
   }
 
   /** Copies of the calls received so far (the last {@link CALL_LOG_LIMIT}), oldest first. */
@@ -174,7 +188,10 @@ export class FakeInstrument<M extends string> {
     return this.#closed;
   }
 
-  /** Record the call, apply any injection, then run `body` against the fake's state. */
+  /**
+   * Record the call, apply any injection, then run `body` against the fake's state and save it when
+   * `method` changes it. A call that fails or hangs saves nothing, so the file never holds half a change.
+   */
   async invoke<T>(method: M, args: readonly unknown[], body: () => T | Promise<T>): Promise<T> {
     const call = { method, args: structuredClone(args), at: new Date() };
     if (this.#calls.length < CALL_LOG_LIMIT) {
@@ -187,7 +204,9 @@ export class FakeInstrument<M extends string> {
     await this.faults.intercept(method);
     // The driver may have been closed while the call hung.
     this.#assertOpen(method);
-    return body();
+    const result = await body();
+    if (this.#persist && !this.#readOnly.has(method)) this.#persist.save();
+    return result;
   }
 
   /** Refuse further calls and reject the hung ones. */

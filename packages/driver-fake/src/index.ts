@@ -16,7 +16,7 @@ export {
   VOLUME_METHODS,
   type VolumeMethod,
 } from './fake-volume-driver.js';
-export { FakeInstrument, Faults, type RecordedCall } from './faults.js';
+export { FakeInstrument, Faults, type Persistence, type RecordedCall } from './faults.js';
 export { BACKEND_NAME } from './names.js';
 
 const NAME = '@stratus/driver-fake';

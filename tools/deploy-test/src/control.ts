@@ -23,8 +23,11 @@ export interface BackendView {
   readonly instances?: readonly string[];
   /** Calls of the driver hung right now. */
   readonly hanging: number;
-  /** `createVolume` calls per volume name since the process started serving (see `countCreates`). */
-  readonly createCalls?: Readonly<Record<string, number>>;
+  /**
+   * Creations the backend was asked for, per name, since the process started serving (see
+   * `countCreates`): `createVolume` calls per volume, `spawn` calls per instance.
+   */
+  readonly createCalls: Readonly<Record<string, number>>;
 }
 
 export type ControlReply =
@@ -85,7 +88,7 @@ export async function handleControl(
         hanging: driver.faults.hangingCount,
         ...(driver.listVolumes ? { volumes: (await driver.listVolumes()).map((v) => v.name).sort() } : {}),
         ...(driver.listInstances ? { instances: (await driver.listInstances()).sort() } : {}),
-        ...(driver.listVolumes ? { createCalls: createCalls(driver) } : {}),
+        createCalls: createCalls(driver),
       };
       return { type: 'reply', id: request.id, ok: true, result: view };
     }
@@ -126,26 +129,34 @@ function fakeDriverOf(services: readonly Service[], name: string): FakeDriverLik
   return driver as FakeDriverLike;
 }
 
-/** `createVolume` calls per volume name, per driver instance (see {@link countCreates}). */
+/** Creation calls per backend name, per driver instance (see {@link countCreates}). */
 const createCounts = new WeakMap<object, Map<string, number>>();
 
+/** The driver methods that create something on the backend: a volume, an instance. */
+const CREATE_METHODS = ['createVolume', 'spawn'] as const;
+
 /**
- * Count every `createVolume` call of the services' volume drivers, by volume name. The fake's own
- * call log keeps only its latest calls, too few for a run of a thousand creates.
+ * Count every creation call of the services' drivers (`createVolume`, `spawn`), by the name of what it
+ * creates. The fake's own call log keeps only its latest calls, too few for a run of a thousand creates.
  */
 export function countCreates(services: readonly Service[]): void {
   for (const service of services) {
     const driver = service.manager?.driver as
-      | { createVolume?: (spec: { name?: unknown }, ...rest: unknown[]) => unknown }
+      | Partial<
+          Record<(typeof CREATE_METHODS)[number], (spec: { name?: unknown }, ...rest: unknown[]) => unknown>
+        >
       | undefined;
-    const original = driver?.createVolume;
-    if (!driver || typeof original !== 'function' || createCounts.has(driver)) continue;
+    if (!driver || createCounts.has(driver)) continue;
     const counts = new Map<string, number>();
     createCounts.set(driver, counts);
-    driver.createVolume = (spec, ...rest) => {
-      if (typeof spec?.name === 'string') counts.set(spec.name, (counts.get(spec.name) ?? 0) + 1);
-      return original.call(driver, spec, ...rest);
-    };
+    for (const method of CREATE_METHODS) {
+      const original = driver[method];
+      if (typeof original !== 'function') continue;
+      driver[method] = (spec, ...rest) => {
+        if (typeof spec?.name === 'string') counts.set(spec.name, (counts.get(spec.name) ?? 0) + 1);
+        return original.call(driver, spec, ...rest);
+      };
+    }
   }
 }
 

@@ -212,6 +212,9 @@ export class Deployment {
     overrides: Readonly<Record<string, unknown>> = {},
     managerConfig: Readonly<Record<string, unknown>> = {},
   ): Promise<string> {
+    // The backend outlives its process, as LVM volumes and running VMs do, so a SIGKILLed host
+    // restarts with what its backend held.
+    const stateFile = path.join(this.dir, `${host}.backend.json`);
     const services =
       role === 'volume'
         ? {
@@ -220,11 +223,7 @@ export class Deployment {
                 plugin: '@stratus/manager-volume',
                 config: { statsRefreshInterval: 5, ...managerConfig },
               },
-              // The backend outlives its process (like LVM), so a SIGKILLed host restarts with its volumes.
-              driver: {
-                plugin: '@stratus/driver-fake#volume',
-                config: { capacityGiB: 2000, stateFile: path.join(this.dir, `${host}.backend.json`) },
-              },
+              driver: { plugin: '@stratus/driver-fake#volume', config: { capacityGiB: 2000, stateFile } },
             },
           }
         : {
@@ -233,7 +232,11 @@ export class Deployment {
                 plugin: '@stratus/manager-compute',
                 config: { syncPowerStateInterval: 5, ...managerConfig },
               },
-              driver: { plugin: '@stratus/driver-fake#compute', config: { vcpus: 64, memoryMiB: 131072 } },
+              // Room for a fault case's boots (m1.tiny: 1 vCPU, 512 MiB) even when one host takes them all.
+              driver: {
+                plugin: '@stratus/driver-fake#compute',
+                config: { vcpus: 256, memoryMiB: 262144, stateFile },
+              },
             },
           };
     const config = {

@@ -1,4 +1,6 @@
 import { openDatabase, RequestContext, ServiceRegistry, type Store, StratusError } from '@stratus/core';
+import { INTERRUPTED_REASON } from '@stratus/manager-compute';
+import type { Instance } from '@stratus/manager-compute/client';
 import type { Volume } from '@stratus/manager-volume/client';
 import { expect } from 'chai';
 import { connectClient, type DeploymentClient, demoContext } from '../../src/client.js';
@@ -81,27 +83,40 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
     return client;
   }
 
-  /** Every volume row, deleted ones included, read straight from the database (no proxy). */
-  async function allVolumes(c: DeploymentClient): Promise<Volume[]> {
-    const rows: Volume[] = [];
+  /** Every row of an admin listing, deleted ones included, a page of 1,000 at a time. */
+  async function allRows<T extends { readonly id: string }>(
+    list: (options: { limit: number; marker?: string }) => Promise<T[]>,
+  ): Promise<T[]> {
+    const rows: T[] = [];
     for (;;) {
       const marker = rows.at(-1)?.id;
-      const page = await c.volumes.list(admin, { limit: 1000, ...(marker ? { marker } : {}) });
+      const page = await list({ limit: 1000, ...(marker ? { marker } : {}) });
       rows.push(...page);
       if (page.length < 1000) return rows;
     }
   }
 
-  async function backend(host: string): Promise<BackendView> {
-    return d().control<BackendView>(host, { type: 'inspect', service: 'volume' });
+  /** Every volume row, deleted ones included, read straight from the database (no proxy). */
+  function allVolumes(c: DeploymentClient): Promise<Volume[]> {
+    return allRows((options) => c.volumes.list(admin, options));
   }
 
-  async function hang(host: string, count: number): Promise<void> {
+  /** Every instance row, deleted ones included. */
+  function allInstances(c: DeploymentClient): Promise<Instance[]> {
+    return allRows((options) => c.compute.list(admin, options));
+  }
+
+  async function backend(host: string, service: 'volume' | 'compute' = 'volume'): Promise<BackendView> {
+    return d().control<BackendView>(host, { type: 'inspect', service });
+  }
+
+  /** Hang the next `count` creations on a host's backend: `createVolume`, or `spawn` on a compute host. */
+  async function hang(host: string, count: number, service: 'volume' | 'compute' = 'volume'): Promise<void> {
     await d().control(host, {
       type: 'fault',
-      service: 'volume',
+      service,
       action: 'hang',
-      method: 'createVolume',
+      method: service === 'volume' ? 'createVolume' : 'spawn',
       count,
     });
   }
@@ -119,17 +134,19 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
   }
 
   /**
-   * Count the outcome of every accepted create: `available` completed, `error` failed with its
-   * reason (asserted non-empty), anything else (missing, transitional) lost.
+   * Count the outcome of every accepted create or boot: `available` volumes and `active` instances
+   * completed, `error` failed with its reason (asserted non-empty), anything else (missing,
+   * transitional) lost.
    */
-  function account(t: Tally, accepted: readonly string[], rows: readonly Volume[]): void {
-    const byId = new Map(rows.map((v) => [v.id, v]));
+  function account(t: Tally, accepted: readonly string[], rows: ReadonlyArray<Volume | Instance>): void {
+    const byId = new Map(rows.map((row) => [row.id, row]));
     for (const id of accepted) {
-      const v = byId.get(id);
-      if (v?.status === 'available') t.completed++;
-      else if (v?.status === 'error') {
-        expect(v.errorReason, `volume ${id} in error`).to.be.a('string').and.not.equal('');
-        t.fail(`volume error: ${shortReason(v.errorReason ?? '')}`);
+      const row = byId.get(id);
+      const [kind, state] = row && 'status' in row ? ['volume', row.status] : ['instance', row?.vmState];
+      if (state === 'available' || state === 'active') t.completed++;
+      else if (state === 'error') {
+        expect(row?.errorReason, `${kind} ${id} in error`).to.be.a('string').and.not.equal('');
+        t.fail(`${kind} error: ${shortReason(row?.errorReason ?? '')}`);
       } else t.lost++;
     }
   }
@@ -159,10 +176,52 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
       const on = hosts.filter((h) => views.get(h)?.volumes?.includes(name));
       expect(on, `available ${name} on exactly its host's backend`).to.deep.equal([v.host]);
       // Created once: a redelivery never reached the backend a second time.
-      const calls = hosts.reduce((n, h) => n + (views.get(h)?.createCalls?.[name] ?? 0), 0);
+      const calls = hosts.reduce((n, h) => n + (views.get(h)?.createCalls[name] ?? 0), 0);
       // (A restarted host counts from its restart only.)
       if (restarted) expect(calls, `createVolume calls for ${name}`).to.be.at.most(1);
       else expect(calls, `createVolume calls for ${name}`).to.equal(1);
+    }
+  }
+
+  /** Wait until no instance is building or has a task running; returns the rows. */
+  async function settledInstances(c: DeploymentClient, timeoutMs = 60_000): Promise<Instance[]> {
+    return waitFor(
+      'every instance built and without a task',
+      async () => {
+        const rows = await allInstances(c);
+        return rows.every((i) => i.vmState !== 'building' && i.taskState === null) ? rows : undefined;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+  }
+
+  /**
+   * The hypervisors hold exactly what the database says: every hypervisor instance has a live row on
+   * that host; a live row is on its host's hypervisor exactly when its power state is not `nostate`,
+   * and an active one was spawned there once.
+   */
+  async function assertHypervisorsMatch(c: DeploymentClient, hosts: readonly string[]): Promise<void> {
+    const rows = (await allInstances(c)).filter((i) => !i.deleted);
+    const byName = new Map(rows.map((i) => [`instance-${i.id}`, i]));
+    const views = new Map<string, BackendView>();
+    for (const host of hosts) views.set(host, await backend(host, 'compute'));
+    for (const [host, view] of views) {
+      for (const name of view.instances ?? []) {
+        const row = byName.get(name);
+        expect(row, `${host} runs ${name}, which the database does not know`).to.not.equal(undefined);
+        expect(row?.host, `${name} runs on ${host}`).to.equal(host);
+      }
+    }
+    for (const i of rows) {
+      const name = `instance-${i.id}`;
+      const on = hosts.filter((h) => views.get(h)?.instances?.includes(name));
+      const expected = i.powerState === 'nostate' ? [] : [i.host];
+      expect(on, `${i.vmState} ${name} (power ${i.powerState}) on the hypervisors`).to.deep.equal(expected);
+      if (i.vmState !== 'active') continue;
+      // Spawned once: a redelivered run_instance never reached a hypervisor a second time.
+      const spawns = hosts.reduce((n, h) => n + (views.get(h)?.createCalls[name] ?? 0), 0);
+      // (A restarted host counts from its restart only.)
+      expect(spawns, `spawn calls for ${name}`).to.be.at.most(1);
     }
   }
 
@@ -241,6 +300,79 @@ describe('faults: services on RabbitMQ + PostgreSQL, broken on purpose', functio
     expect(t.lost, t.line()).to.equal(0);
     expect(t.completed + t.failed).to.equal(t.attempted);
     expect(t.completed, 'creates that ended available').to.be.greaterThan(100);
+  });
+
+  it('SIGKILL of a compute service with 100 instance boots in flight: after its restart every instance is active or error with a reason, the hypervisor holds exactly what the database says', async () => {
+    const t = tally('sigkill-compute-service (100 boots)');
+    await Promise.all([d().start('cmp-a', 'compute'), d().start('cmp-b', 'compute')]);
+    const c = await connect();
+
+    const accepted: string[] = [];
+    const refused: unknown[] = [];
+    const boots = pool(100, 8, async (i) => {
+      t.attempted++;
+      try {
+        accepted.push(
+          (await c.compute.run(ctx, { name: `kill-${i}`, flavor: 'm1.tiny', imageRef: 'cirros' })).id,
+        );
+      } catch (error) {
+        refused.push(error);
+        t.fail(`refused: ${reasonOf(error)}`);
+      }
+    });
+    // cmp-a first runs a few instances (they must still run after the crash), then its hypervisor
+    // holds its next 10 spawns, so some boots are surely mid-driver when the SIGKILL lands.
+    await waitFor(
+      'cmp-a running 5 instances',
+      async () => ((await backend('cmp-a', 'compute')).instances?.length ?? 0) >= 5,
+    );
+    await hang('cmp-a', 10, 'compute');
+    const hung = await waitFor(
+      'cmp-a holding spawns while 50 boots are accepted',
+      async () => {
+        const { hanging } = await backend('cmp-a', 'compute');
+        return accepted.length >= 50 && hanging >= 5 && hanging;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const runningOnA = (await allInstances(c)).filter((i) => i.host === 'cmp-a' && i.vmState === 'active');
+    expect(await d().kill('cmp-a', 'SIGKILL')).to.equal('SIGKILL');
+    console.log(
+      `      at the SIGKILL: ${runningOnA.length} instances active on cmp-a, ${hung} spawns hung there, ${accepted.length} boots accepted`,
+    );
+    await boots;
+    assertTypedRetryable(refused, 'a boot refused by the API');
+
+    // Restarted with the same name: initHost settles what the crash cut short.
+    await d().start('cmp-a', 'compute');
+    const rows = await settledInstances(c);
+    account(t, accepted, rows);
+    const byId = new Map(rows.map((i) => [i.id, i]));
+    // The VMs outlived their service: what ran on cmp-a before the crash still runs, and is active.
+    for (const i of runningOnA) {
+      expect(byId.get(i.id), `instance ${i.id} running on cmp-a before the crash`).to.include({
+        vmState: 'active',
+        host: 'cmp-a',
+        powerState: 'running',
+      });
+    }
+    const interrupted = rows.filter((i) => i.errorReason === INTERRUPTED_REASON);
+    expect(interrupted.length, 'boots cut short on cmp-a').to.be.at.least(hung);
+    for (const i of interrupted) expect(i.host).to.equal('cmp-a');
+    await assertHypervisorsMatch(c, ['cmp-a', 'cmp-b']);
+    expect(t.lost, t.line()).to.equal(0);
+    expect(t.completed + t.failed).to.equal(t.attempted);
+    expect(t.completed, 'boots that ended active').to.be.greaterThan(50);
+
+    // Nothing is left behind: every instance, the interrupted ones too, can be terminated.
+    await Promise.all(rows.map((i) => c.compute.terminate(ctx, i.id)));
+    await waitFor('every instance deleted', async () => (await allInstances(c)).every((i) => i.deleted), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
+    for (const host of ['cmp-a', 'cmp-b']) {
+      expect((await backend(host, 'compute')).instances, `${host}'s hypervisor`).to.deep.equal([]);
+    }
   });
 
   it('RabbitMQ restart with 1,000 casts and 100 calls in flight: casts applied once, calls answered or typed retryable, no restart', async () => {
