@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
-import { AllInOne, USERS, waitFor } from './support/all-in-one.js';
+import { AllInOne, USERS } from './support/all-in-one.js';
 
 const run = promisify(execFile);
 const OPENSTACK = '/usr/bin/openstack';
@@ -84,7 +85,7 @@ describe('python3-openstackclient against a running Stratus', function () {
       async () => (await openstack(['volume', 'show', volume.id, '-f', 'json'])) as { status: string },
       (v) => v.status === 'available',
       'the volume to be available',
-      30_000,
+      { timeoutMs: 30_000 },
     );
 
     const server = (await openstack([
@@ -129,7 +130,7 @@ describe('python3-openstackclient against a running Stratus', function () {
       async () => (await openstack(['volume', 'show', volume.id, '-f', 'json'])) as { status: string },
       (v) => v.status === 'available',
       'the volume to be detached',
-      30_000,
+      { timeoutMs: 30_000 },
     );
     await openstack(['volume', 'delete', volume.id]);
   });

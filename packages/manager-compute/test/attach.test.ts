@@ -1,21 +1,10 @@
 import { type Service, TransportUnavailableError } from '@stratus/core';
 import { VolumeManager } from '@stratus/manager-volume';
+import { admin, projectA, projectB, rejectionOf, waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { instanceName } from '../src/index.js';
-import {
-  admin,
-  Cluster,
-  computeOf,
-  hypervisorOf,
-  projectA,
-  projectB,
-  rejectionOf,
-  settled,
-  volumeBackendOf,
-  volumeStatus,
-  waitFor,
-} from './helpers.js';
+import { Cluster, computeOf, hypervisorOf, settled, volumeBackendOf, volumeStatus } from './helpers.js';
 
 /**
  * Compute on `cp-1`, volumes on `st-1`: every attach goes compute → volume host (connection) →
@@ -34,7 +23,7 @@ describe('attach and detach across a compute and a volume service (MemoryTranspo
 
   afterEach(async () => {
     sinon.restore();
-    await cluster.close();
+    await cluster.stop();
   });
 
   async function instance(ctx = projectA) {

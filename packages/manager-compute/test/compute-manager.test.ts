@@ -1,19 +1,10 @@
 import { ServiceRegistry } from '@stratus/core';
 import type { FakeComputeDriver } from '@stratus/driver-fake';
+import { admin, projectA, projectB, rejectionOf, waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { INTERRUPTED_REASON, instanceName, MISSING_REASON } from '../src/index.js';
-import {
-  admin,
-  Cluster,
-  computeOf,
-  hypervisorOf,
-  projectA,
-  projectB,
-  rejectionOf,
-  settled,
-  waitFor,
-} from './helpers.js';
+import { Cluster, computeOf, hypervisorOf, settled } from './helpers.js';
 
 /** Calls about instances (the heartbeat's resource reads may come at any time). */
 function instanceCalls(fake: FakeComputeDriver): string[] {
@@ -28,7 +19,7 @@ describe('ComputeManager through ComputeApi (fake hypervisor, MemoryTransport, S
   });
 
   afterEach(async () => {
-    await cluster.close();
+    await cluster.stop();
   });
 
   async function boot(name = 'web', flavor: string = 'm1.tiny') {

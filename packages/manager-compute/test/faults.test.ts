@@ -1,50 +1,9 @@
-import { openDatabase, type Store, StoreUnavailableError, type StratusError } from '@stratus/core';
+import type { StratusError } from '@stratus/core';
 import type { FakeComputeDriver } from '@stratus/driver-fake';
+import { admin, projectA, StoreOutage, waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
-import type {
-  KyselyPlugin,
-  PluginTransformQueryArgs,
-  PluginTransformResultArgs,
-  QueryResult,
-  RootOperationNode,
-  UnknownRow,
-} from 'kysely';
 import { instanceName } from '../src/index.js';
-import {
-  admin,
-  Cluster,
-  computeOf,
-  hypervisorOf,
-  projectA,
-  settled,
-  volumeBackendOf,
-  volumeStatus,
-  waitFor,
-} from './helpers.js';
-
-/**
- * Makes every query of the store it is plugged into fail as an unreachable database while `down`;
- * with `downAfterNextUpdate`, the outage starts right after the next UPDATE went through.
- */
-class Outage implements KyselyPlugin {
-  down = false;
-  downAfterNextUpdate = false;
-  failed = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (this.down) {
-      this.failed++;
-      throw new StoreUnavailableError('The database is unavailable (injected outage); retry.');
-    }
-    if (this.downAfterNextUpdate && args.node.kind === 'UpdateQueryNode') {
-      this.downAfterNextUpdate = false;
-      this.down = true;
-    }
-    return args.node;
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
+import { Cluster, computeOf, hypervisorOf, settled, volumeBackendOf, volumeStatus } from './helpers.js';
 
 function callsOf(fake: FakeComputeDriver, method: string): number {
   return fake.calls.filter((c) => c.method === method).length;
@@ -56,21 +15,19 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describe('ComputeManager during a database outage (SQLite, injected)', () => {
   let cluster: Cluster;
-  let raw: Store;
-  let outage: Outage;
+  let outage: StoreOutage;
 
   beforeEach(async () => {
-    outage = new Outage();
-    raw = await openDatabase('sqlite::memory:');
-    cluster = await Cluster.open({ store: raw });
+    outage = new StoreOutage();
+    cluster = await Cluster.open();
     // The compute service's store fails while `outage.down`; the API, the volume service and the
-    // test use `raw`.
-    cluster.computeStore = { ...raw, db: raw.db.withPlugin(outage) };
+    // test use `cluster.store`.
+    cluster.computeStore = outage.wrap(cluster.store);
   });
 
   afterEach(async () => {
     outage.down = false;
-    await cluster.close();
+    await cluster.stop();
   });
 
   async function boot() {
@@ -205,18 +162,17 @@ describe('ComputeManager during a database outage (SQLite, injected)', () => {
 
 describe('attach and detach during a database outage of the compute host (SQLite, injected)', () => {
   let cluster: Cluster;
-  let outage: Outage;
+  let outage: StoreOutage;
 
   beforeEach(async () => {
-    outage = new Outage();
-    const raw = await openDatabase('sqlite::memory:');
-    cluster = await Cluster.open({ store: raw });
-    cluster.computeStore = { ...raw, db: raw.db.withPlugin(outage) };
+    outage = new StoreOutage();
+    cluster = await Cluster.open();
+    cluster.computeStore = outage.wrap(cluster.store);
   });
 
   afterEach(async () => {
     outage.down = false;
-    await cluster.close();
+    await cluster.stop();
   });
 
   async function attached() {
@@ -278,7 +234,7 @@ describe('ComputeManager driverTimeout (hung hypervisor)', () => {
   });
 
   afterEach(async () => {
-    await cluster.close();
+    await cluster.stop();
   });
 
   const fast = { managerConfig: { driverTimeout: 0.3 } };

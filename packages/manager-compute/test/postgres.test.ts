@@ -1,56 +1,21 @@
-import { openDatabase, type Store } from '@stratus/core';
+import { admin, postgresSchemaFixture, projectA, rejectionOf, waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { instanceName } from '../src/index.js';
-import {
-  admin,
-  Cluster,
-  computeOf,
-  hypervisorOf,
-  projectA,
-  rejectionOf,
-  settled,
-  volumeBackendOf,
-  volumeStatus,
-  waitFor,
-} from './helpers.js';
-
-const PG_URL = process.env.STRATUS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { Cluster, computeOf, hypervisorOf, settled, volumeBackendOf, volumeStatus } from './helpers.js';
 
 describe('ComputeManager with a volume service on PostgreSQL', function () {
   this.timeout(20000);
-  let adminStore: Store | undefined;
-  let schema: string;
+  const pg = postgresSchemaFixture({ schemaPrefix: 'stratus_compute' });
   let cluster: Cluster | undefined;
 
-  before(async function () {
-    try {
-      adminStore = await openDatabase(PG_URL, { connectTimeoutMs: 3000, poolSize: 1 });
-      await sql`select 1`.execute(adminStore.db);
-    } catch (error) {
-      await adminStore?.close();
-      adminStore = undefined;
-      const reason = `PostgreSQL at ${PG_URL} is unreachable (${(error as Error).message})`;
-      if (process.env.CI) throw new Error(`${reason}; CI must provide it`);
-      console.log(`      skipped: ${reason}; set STRATUS_TEST_PG_URL to run these tests`);
-      this.skip();
-    }
-  });
-
   beforeEach(async () => {
-    schema = `stratus_compute_t${process.pid}_${Date.now().toString(36)}`;
-    await sql`create schema ${sql.id(schema)}`.execute(adminStore!.db);
-    cluster = await Cluster.open({ store: await openDatabase(PG_URL, { schema }) });
+    cluster = await Cluster.open({ store: await pg.freshStore() });
   });
 
   afterEach(async () => {
-    await cluster?.close();
+    await cluster?.stop();
     cluster = undefined;
-    if (adminStore) await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(adminStore.db);
-  });
-
-  after(async () => {
-    await adminStore?.close();
   });
 
   it('run → attach (compute cp-1, volume st-1) → failed attach undone → detach → rescue timeout → terminate', async () => {

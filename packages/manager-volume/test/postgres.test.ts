@@ -1,44 +1,19 @@
-import { openDatabase, type Store } from '@stratus/core';
+import { postgresSchemaFixture, projectA, rejectionOf } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
-import { sql } from 'kysely';
-import { Cluster, fakeOf, projectA, rejectionOf, snapshotStatus, volumeStatus } from './helpers.js';
-
-const PG_URL = process.env.STRATUS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { Cluster, fakeOf, snapshotStatus, volumeStatus } from './helpers.js';
 
 describe('VolumeManager end to end on PostgreSQL', function () {
   this.timeout(20000);
-  let adminStore: Store | undefined;
-  let schema: string;
+  const pg = postgresSchemaFixture({ schemaPrefix: 'stratus_volume' });
   let cluster: Cluster | undefined;
 
-  before(async function () {
-    try {
-      adminStore = await openDatabase(PG_URL, { connectTimeoutMs: 3000, poolSize: 1 });
-      await sql`select 1`.execute(adminStore.db);
-    } catch (error) {
-      await adminStore?.close();
-      adminStore = undefined;
-      const reason = `PostgreSQL at ${PG_URL} is unreachable (${(error as Error).message})`;
-      if (process.env.CI) throw new Error(`${reason}; CI must provide it`);
-      console.log(`      skipped: ${reason}; set STRATUS_TEST_PG_URL to run these tests`);
-      this.skip();
-    }
-  });
-
   beforeEach(async () => {
-    schema = `stratus_volume_t${process.pid}_${Date.now().toString(36)}`;
-    await sql`create schema ${sql.id(schema)}`.execute(adminStore!.db);
-    cluster = await Cluster.open({ store: await openDatabase(PG_URL, { schema }) });
+    cluster = await Cluster.open({ store: await pg.freshStore() });
   });
 
   afterEach(async () => {
-    await cluster?.close();
+    await cluster?.stop();
     cluster = undefined;
-    if (adminStore) await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(adminStore.db);
-  });
-
-  after(async () => {
-    await adminStore?.close();
   });
 
   it('create → snapshot → delete snapshot → extend → attach/detach → delete', async () => {

@@ -1,47 +1,21 @@
-import { openDatabase, type Store, StoreUnavailableError } from '@stratus/core';
+import { admin, projectA, StoreOutage } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
-import type {
-  KyselyPlugin,
-  PluginTransformQueryArgs,
-  PluginTransformResultArgs,
-  QueryResult,
-  RootOperationNode,
-  UnknownRow,
-} from 'kysely';
-import { admin, Cluster, fakeOf, projectA, volumeStatus } from './helpers.js';
-
-/** Makes every query of the store it is plugged into fail as an unreachable database while `down`. */
-class Outage implements KyselyPlugin {
-  down = false;
-  failed = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (this.down) {
-      this.failed++;
-      throw new StoreUnavailableError('The database is unavailable (injected outage); retry.');
-    }
-    return args.node;
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
+import { Cluster, fakeOf, volumeStatus } from './helpers.js';
 
 describe('VolumeManager during a database outage (SQLite, injected)', () => {
   let cluster: Cluster;
-  let raw: Store;
-  const outage = new Outage();
+  let outage: StoreOutage;
 
   beforeEach(async () => {
-    raw = await openDatabase('sqlite::memory:');
-    // The service's store fails while `outage.down`; the API and the test read through `raw`.
-    const flaky: Store = { ...raw, db: raw.db.withPlugin(outage) };
-    cluster = await Cluster.open({ store: raw });
-    cluster.serviceStore = flaky;
+    outage = new StoreOutage();
+    cluster = await Cluster.open();
+    // The service's store fails while `outage.down`; the API and the test read through `cluster.store`.
+    cluster.serviceStore = outage.wrap(cluster.store);
   });
 
   afterEach(async () => {
     outage.down = false;
-    await cluster.close();
+    await cluster.stop();
   });
 
   it('a create whose result cannot be recorded waits for the database, then records it without redoing the backend work', async () => {

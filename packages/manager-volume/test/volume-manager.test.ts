@@ -1,20 +1,9 @@
 import { RequestContext, ServiceRegistry, StratusError } from '@stratus/core';
+import { admin, projectA, projectB, rejectionOf, waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import { VolumeApi } from '../src/client.js';
 import { INTERRUPTED_REASON } from '../src/index.js';
-import {
-  admin,
-  Cluster,
-  fakeOf,
-  managerOf,
-  persistentDriver,
-  projectA,
-  projectB,
-  rejectionOf,
-  snapshotStatus,
-  volumeStatus,
-  waitFor,
-} from './helpers.js';
+import { Cluster, fakeOf, managerOf, snapshotStatus, volumeStatus } from './helpers.js';
 
 const connector = { host: 'compute-1', initiator: 'iqn.1993-08.org.debian:01:compute-1' };
 
@@ -26,7 +15,7 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
   });
 
   afterEach(async () => {
-    await cluster.close();
+    await cluster.stop();
   });
 
   describe('create and delete', () => {
@@ -432,7 +421,7 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
 
   describe('quotas', () => {
     it('counts volumes and gigabytes per project, with a message giving the limit and usage', async () => {
-      await cluster.close();
+      await cluster.stop();
       cluster = await Cluster.open({ api: { quotas: { volumes: 2, gigabytes: 5, snapshots: 1 } } });
       await cluster.startHost('st-1');
       const first = await cluster.api.create(projectA, { size: 3 });
@@ -457,7 +446,7 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
     });
 
     it('concurrent creates never exceed the quota', async () => {
-      await cluster.close();
+      await cluster.stop();
       cluster = await Cluster.open({ api: { quotas: { volumes: 3 } } });
       const results = await Promise.allSettled(
         Array.from({ length: 8 }, () => cluster.api.create(projectA, { size: 1 })),
@@ -589,7 +578,7 @@ describe('VolumeManager through VolumeApi (fake driver, MemoryTransport, SQLite)
     });
 
     it('restart recovery: deleting, extending and snapshot states, and re-exports of available volumes', async () => {
-      const driver = persistentDriver(cluster);
+      const driver = cluster.persistentDriver();
       const first = await cluster.startHost('st-1', { driver });
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push((await cluster.api.create(projectA, { size: 1 })).id);

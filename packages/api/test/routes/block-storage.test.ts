@@ -1,6 +1,7 @@
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
-import { type AllInOne, startSignedIn, USERS, waitFor } from '../support/all-in-one.js';
+import { type AllInOne, startSignedIn, USERS } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 describe('Block Storage v3', () => {

@@ -1,7 +1,8 @@
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import { CIRROS_IMAGE_ID } from '../../src/index.js';
-import { type AllInOne, startSignedIn, USERS, waitFor } from '../support/all-in-one.js';
+import { type AllInOne, startSignedIn, USERS } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 interface ServerView {

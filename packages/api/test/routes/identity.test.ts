@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import sinon from 'sinon';
-import { AllInOne, USERS } from '../support/all-in-one.js';
+import { type AllInOne, startSignedIn, USERS } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 function passwordAuth(user: { name: string; password: string }, scope?: unknown) {
@@ -24,11 +24,7 @@ describe('Identity v3', () => {
   let admin: Session;
 
   before(async () => {
-    aio = await AllInOne.start();
-    app = await aio.testApp();
-    alice = await login(app, USERS.alice);
-    bob = await login(app, USERS.bob);
-    admin = await login(app, USERS.admin);
+    ({ aio, app, alice, bob, admin } = await startSignedIn());
   });
   after(async () => aio?.stop());
   afterEach(() => sinon.restore());

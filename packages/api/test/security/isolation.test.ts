@@ -1,8 +1,9 @@
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { CIRROS_IMAGE_ID } from '../../src/index.js';
-import { AllInOne, USERS, waitFor } from '../support/all-in-one.js';
-import { call, login, type Session } from '../support/client.js';
+import { type AllInOne, startSignedIn } from '../support/all-in-one.js';
+import { call, type Session } from '../support/client.js';
 import { type RouteEntry, routesOf } from './support.js';
 
 /** Path parameters that name something owned by a project. */
@@ -50,11 +51,7 @@ describe('security: project isolation on every route', function () {
   }
 
   before(async () => {
-    aio = await AllInOne.start();
-    app = await aio.testApp();
-    alice = await login(app, USERS.alice);
-    bob = await login(app, USERS.bob);
-    admin = await login(app, USERS.admin);
+    ({ aio, app, alice, bob, admin } = await startSignedIn());
 
     const attached = await volume(alice, 'alice-attached');
     spareVolume = await volume(alice, 'alice-spare');

@@ -1,7 +1,8 @@
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { CIRROS_IMAGE_ID } from '../../src/index.js';
-import { AllInOne, USERS, waitFor } from '../support/all-in-one.js';
+import { AllInOne, USERS } from '../support/all-in-one.js';
 import { captureLogger } from './support.js';
 
 /** A full session over real HTTP; every log line of every service is kept, at trace level. */

@@ -1,23 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import {
-  createPlugin,
-  type Logger,
-  loadConfig,
-  MemoryBroker,
-  MemoryTransport,
-  openDatabase,
-  RequestContext,
-  RpcClient,
-  Service,
-  type Store,
-  StratusError,
-  silentLogger,
-} from '@stratus/core';
-import { compute as fakeCompute } from '@stratus/driver-fake';
-import computePlugin from '@stratus/manager-compute';
-import volumePlugin from '@stratus/manager-volume';
+import { createPlugin, definePlugin, RequestContext, StratusError, silentLogger } from '@stratus/core';
+import { waitFor } from '@stratus/testkit/fixtures';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
@@ -25,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 // resolves @stratus/core to the same built copy), with its recording fake of lvm2 + tgt.
 import { LvmVolumeDriver, volume as lvmPlugin } from '../../../driver-lvm/src/index.js';
 import { FakeLvmHost } from '../../../driver-lvm/test/support/fake-lvm.js';
-import apiPlugin, { type ApiManager, CIRROS_IMAGE_ID, hashPassword } from '../../src/index.js';
-import { USERS, waitFor } from '../support/all-in-one.js';
+import { CIRROS_IMAGE_ID } from '../../src/index.js';
+import { AllInOne, USERS } from '../support/all-in-one.js';
 import { call, login, type Session } from '../support/client.js';
 
 /** Shell metacharacters, option-looking values and path traversal. */
@@ -69,94 +51,12 @@ function changes(runs: readonly { argv: readonly string[] }[]): string[] {
   return runs.filter((r) => !r.argv.includes('vgs') && !r.argv.includes('lvs')).map((r) => r.argv.join(' '));
 }
 
-/** API + volume (LVM on a recording fake host) + compute (fake), in one process. */
-class LvmStack {
-  readonly lvm = new FakeLvmHost('volumes', 100);
-  readonly broker = new MemoryBroker();
-  readonly tmp = mkdtempSync(path.join(tmpdir(), 'stratus-lvm-sec-'));
-  readonly services: Service[] = [];
-  readonly transports: MemoryTransport[] = [];
-  store!: Store;
-
-  async start(logger: Logger = silentLogger()): Promise<void> {
-    this.store = await openDatabase('sqlite::memory:');
-    const { config: settings, root } = await loadConfig({
-      cwd: this.tmp,
-      env: {},
-      overrides: {
-        host: 'st-1',
-        reportInterval: 0.2,
-        gracefulShutdownTimeout: 1,
-        rpcResponseTimeout: 5,
-        log: { level: 'silent' },
-      },
-    });
-    const common = { settings, root, logger, store: this.store };
-    const host = this.lvm;
-    // The real manifest, with the recording fake as the executor the service would give it.
-    const lvm = {
-      ...lvmPlugin,
-      create: (config: never, env: ConstructorParameters<typeof LvmVolumeDriver>[1]) =>
-        new LvmVolumeDriver(config, { ...env, executor: host.executor }),
-    };
-    const users = await Promise.all(
-      Object.values(USERS).map(async (u) => ({
-        name: u.name,
-        passwordHash: await hashPassword(u.password, { N: 1024 }),
-        project: u.project,
-        roles: [...u.roles],
-      })),
-    );
-    const specs = [
-      {
-        name: 'volume',
-        manager: volumePlugin,
-        driver: lvm,
-        driverConfig: { volumeGroup: 'volumes', targetHelper: 'tgtadm' },
-      },
-      { name: 'compute', manager: computePlugin, driver: fakeCompute, driverConfig: {} },
-      {
-        name: 'api',
-        manager: apiPlugin,
-        managerConfig: {
-          listen: { host: '127.0.0.1', port: 0 },
-          users,
-          quotas: { volumes: 100, gigabytes: 1000, snapshots: 100 },
-        },
-      },
-    ];
-    for (const spec of specs) {
-      const service = new Service({ ...common, ...spec, transport: await this.transport() } as never);
-      await service.start();
-      this.services.push(service);
-    }
-  }
-
-  async transport(): Promise<MemoryTransport> {
-    const t = new MemoryTransport({ broker: this.broker });
-    await t.connect();
-    this.transports.push(t);
-    return t;
-  }
-
-  get app(): FastifyInstance {
-    const api = this.services[2];
-    if (!api) throw new Error('the stack is not started');
-    return (api.manager as ApiManager).app as FastifyInstance;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of [...this.services].reverse()) await s.stop().catch(() => undefined);
-    for (const t of this.transports) await t.close().catch(() => undefined);
-    await this.store?.close();
-    rmSync(this.tmp, { recursive: true, force: true });
-  }
-}
-
 describe('security: hostile names from the API down to the LVM driver', function () {
   this.timeout(60_000);
 
-  const stack = new LvmStack();
+  /** The volume service runs the real LVM driver on this recording fake of lvm2 + tgt. */
+  const lvm = new FakeLvmHost('volumes', 100);
+  let aio: AllInOne;
   let app: FastifyInstance;
   let alice: Session;
   let volumeId: string;
@@ -171,11 +71,20 @@ describe('security: hostile names from the API down to the LVM driver', function
   }
 
   before(async () => {
-    await stack.start();
-    app = stack.app;
+    // The real manifest, with the recording fake as the executor the service would give it.
+    const plugin = definePlugin({
+      ...lvmPlugin,
+      create: (config, env) => new LvmVolumeDriver(config, { ...env, executor: lvm.executor }),
+    });
+    aio = await AllInOne.start({
+      host: 'st-1',
+      volumeDriver: { plugin, config: { volumeGroup: 'volumes', targetHelper: 'tgtadm' } },
+      apiConfig: { quotas: { volumes: 100, gigabytes: 1000, snapshots: 100 } },
+    });
+    app = aio.app;
     alice = await login(app, USERS.alice);
   });
-  after(async () => stack.stop());
+  after(async () => aio?.stop());
 
   it('keeps display names, descriptions and metadata off the command line', async () => {
     for (const value of HOSTILE) {
@@ -192,7 +101,7 @@ describe('security: hostile names from the API down to the LVM driver', function
       });
       expect(snap.statusCode, snap.body).to.equal(202);
     }
-    const created = stack.lvm.ran('lvcreate');
+    const created = lvm.ran('lvcreate');
     expect(created.length).to.be.greaterThan(HOSTILE.length);
     for (const run of created) {
       const name = run.argv.find((a) => a.startsWith('--name='));
@@ -200,7 +109,7 @@ describe('security: hostile names from the API down to the LVM driver', function
         /^--name=_?(volume|snapshot)-[0-9a-f]{8}-[0-9a-f-]{27}$/,
       );
     }
-    const every = stack.lvm.commands.flat();
+    const every = lvm.commands.flat();
     for (const value of HOSTILE.filter((v) => v !== '--force' && v !== '-')) {
       expect(
         every.filter((a) => a.includes(value)),
@@ -220,7 +129,7 @@ describe('security: hostile names from the API down to the LVM driver', function
       (s) => s === 'ACTIVE',
       'server',
     );
-    const before = stack.lvm.runs.length;
+    const before = lvm.runs.length;
     const root = alice.volumeRoot;
     for (const value of HOSTILE) {
       const id = encodeURIComponent(value);
@@ -248,13 +157,13 @@ describe('security: hostile names from the API down to the LVM driver', function
         ]);
       }
     }
-    const ran = changes(stack.lvm.runs.slice(before));
+    const ran = changes(lvm.runs.slice(before));
     expect(ran, ran.join('\n')).to.deep.equal([]);
   });
 
   it('refuses a hostile initiator reaching the volume service over RPC, before tgtadm runs', async () => {
-    const rpc = new RpcClient(await stack.transport(), { topic: 'volume', defaultTimeoutMs: 5000 });
-    const before = stack.lvm.runs.length;
+    const rpc = await aio.rpcClient({ topic: 'volume' });
+    const before = lvm.runs.length;
     const initiators = [
       ...HOSTILE,
       'iqn.2010-10.org.x:a;b',
@@ -275,14 +184,14 @@ describe('security: hostile names from the API down to the LVM driver', function
         );
       }
     }
-    const ran = changes(stack.lvm.runs.slice(before));
+    const ran = changes(lvm.runs.slice(before));
     expect(ran, ran.join('\n')).to.deep.equal([]);
     // The honest path still works: the compute host's own initiator attaches.
     const attach = await call(app, alice, 'POST', `/v2.1/servers/${serverId}/os-volume_attachments`, {
       volumeAttachment: { volumeId },
     });
     expect(attach.statusCode, attach.body).to.equal(200);
-    expect(stack.lvm.ran('tgtadm').length).to.be.greaterThan(0);
+    expect(lvm.ran('tgtadm').length).to.be.greaterThan(0);
   });
 
   it('the driver itself refuses hostile volume and snapshot names, and config refuses a hostile VG (property)', async () => {

@@ -1,20 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import {
-  type Logger,
-  loadConfig,
-  MemoryBroker,
-  MemoryTransport,
-  openDatabase,
-  RpcClient,
-  Service,
-  type Store,
-  silentLogger,
-} from '@stratus/core';
+import { type Logger, openDatabase, type PluginSpec, type Service } from '@stratus/core';
 import { compute as fakeCompute, volume as fakeVolume } from '@stratus/driver-fake';
 import computePlugin from '@stratus/manager-compute';
 import volumePlugin from '@stratus/manager-volume';
+import { InProcessCluster } from '@stratus/testkit/fixtures';
 import type { FastifyInstance } from 'fastify';
 import apiPlugin, { type ApiManager, buildApp, hashPassword } from '../../src/index.js';
 import { login, type Session } from './client.js';
@@ -41,6 +29,10 @@ export interface AllInOneOptions {
   readonly logger?: Logger;
   /** `sqlite:<file>`; an in-memory database by default. */
   readonly databaseUrl?: string;
+  /** The host every service runs on; `aio-1` by default. */
+  readonly host?: string;
+  /** The volume service's driver and its config; the fake driver by default. */
+  readonly volumeDriver?: { readonly plugin: PluginSpec; readonly config?: Record<string, unknown> };
 }
 
 /**
@@ -48,17 +40,17 @@ export interface AllInOneOptions {
  * one MemoryBroker (each service with its own MemoryTransport), fake drivers. The API listens on
  * 127.0.0.1 (a free port by default); `app.inject()` works too.
  */
-export class AllInOne {
-  readonly broker = new MemoryBroker();
-  readonly tmp = mkdtempSync(path.join(tmpdir(), 'stratus-api-'));
-  readonly services: Service[] = [];
-  readonly transports: MemoryTransport[] = [];
+export class AllInOne extends InProcessCluster {
   readonly apps: FastifyInstance[] = [];
-  store!: Store;
   apiService!: Service;
 
   static async start(options: AllInOneOptions = {}): Promise<AllInOne> {
-    const aio = new AllInOne();
+    const aio = new AllInOne({
+      store: await openDatabase(options.databaseUrl ?? 'sqlite::memory:'),
+      name: 'api',
+      settings: { reportInterval: 0.2, gracefulShutdownTimeout: 1, rpcResponseTimeout: 5 },
+      logger: options.logger,
+    });
     try {
       await aio.#start(options);
     } catch (error) {
@@ -69,21 +61,7 @@ export class AllInOne {
   }
 
   async #start(options: AllInOneOptions): Promise<void> {
-    const logger = options.logger ?? silentLogger();
-    this.store = await openDatabase(options.databaseUrl ?? 'sqlite::memory:');
-    const { config: settings, root } = await loadConfig({
-      cwd: this.tmp,
-      env: {},
-      overrides: {
-        host: 'aio-1',
-        reportInterval: 0.2,
-        gracefulShutdownTimeout: 1,
-        rpcResponseTimeout: 5,
-        database: { url: 'sqlite::memory:' },
-        log: { level: 'silent' },
-      },
-    });
-    const common = { settings, root, logger, store: this.store };
+    const host = options.host ?? 'aio-1';
     const users = await Promise.all(
       Object.values(USERS).map(async (u) => ({
         name: u.name,
@@ -93,39 +71,24 @@ export class AllInOne {
         roles: [...u.roles],
       })),
     );
-    const volume = new Service({
-      ...common,
+    await this.startService({
       name: 'volume',
+      host,
       manager: volumePlugin,
-      managerConfig: {},
-      driver: fakeVolume,
-      driverConfig: {},
-      transport: await this.transport(),
+      driver: options.volumeDriver?.plugin ?? fakeVolume,
+      driverConfig: options.volumeDriver?.config,
     });
-    const compute = new Service({
-      ...common,
-      name: 'compute',
-      manager: computePlugin,
-      managerConfig: {},
-      driver: fakeCompute,
-      driverConfig: {},
-      transport: await this.transport(),
-    });
-    this.apiService = new Service({
-      ...common,
+    await this.startService({ name: 'compute', host, manager: computePlugin, driver: fakeCompute });
+    this.apiService = await this.startService({
       name: 'api',
+      host,
       manager: apiPlugin,
       managerConfig: {
         listen: { host: '127.0.0.1', port: options.port ?? 0 },
         users,
         ...options.apiConfig,
       },
-      transport: await this.transport(),
     });
-    for (const service of [volume, compute, this.apiService]) {
-      await service.start();
-      this.services.push(service);
-    }
   }
 
   /**
@@ -135,19 +98,12 @@ export class AllInOne {
   async testApp(config: Record<string, unknown> = {}): Promise<FastifyInstance> {
     const app = await buildApp({
       store: this.store,
-      rpc: new RpcClient(await this.transport(), { defaultTimeoutMs: 5000 }),
+      rpc: await this.rpcClient(),
       config,
       validateResponses: true,
     });
     this.apps.push(app);
     return app;
-  }
-
-  async transport(): Promise<MemoryTransport> {
-    const transport = new MemoryTransport({ broker: this.broker });
-    await transport.connect();
-    this.transports.push(transport);
-    return transport;
   }
 
   get manager(): ApiManager {
@@ -172,12 +128,9 @@ export class AllInOne {
     return found;
   }
 
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     for (const app of this.apps) await app.close().catch(() => undefined);
-    for (const service of [...this.services].reverse()) await service.stop().catch(() => undefined);
-    for (const transport of this.transports) await transport.close().catch(() => undefined);
-    await this.store?.close();
-    rmSync(this.tmp, { recursive: true, force: true });
+    await super.stop();
   }
 }
 
@@ -205,22 +158,5 @@ export async function startSignedIn(config: Record<string, unknown> = {}): Promi
   } catch (error) {
     await aio.stop();
     throw error;
-  }
-}
-
-/** Poll `read` until `done` holds (bounded), and return the last value read. */
-export async function waitFor<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until)
-      throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
