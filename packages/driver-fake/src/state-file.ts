@@ -9,6 +9,8 @@ import { InvalidStateError } from '@stratus/core';
  */
 export class StateFile<S> {
   readonly path: string;
+  /** Its folder exists (made on the first save, not again on every change). */
+  #folderMade = false;
 
   /** @param file relative to `dataDir` unless absolute */
   constructor(file: string, dataDir: string) {
@@ -31,7 +33,10 @@ export class StateFile<S> {
 
   /** Write-then-rename: a process killed mid-write leaves the previous state, never a torn file. */
   save(state: S): void {
-    mkdirSync(path.dirname(this.path), { recursive: true });
+    if (!this.#folderMade) {
+      mkdirSync(path.dirname(this.path), { recursive: true });
+      this.#folderMade = true;
+    }
     const temporary = `${this.path}.tmp`;
     writeFileSync(temporary, JSON.stringify(state));
     renameSync(temporary, this.path);

@@ -16,7 +16,6 @@ export interface BetterSqlite3Database {
   readonly inTransaction: boolean;
   pragma(source: string): unknown;
   prepare(source: string): BetterSqlite3Statement;
-  exec(source: string): unknown;
   close(): unknown;
 }
 
